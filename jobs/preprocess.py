@@ -1,0 +1,103 @@
+"""Pre-process raw preference data into clean pairs, as a Ray Data job (DESIGN.md section 1).
+
+Reads:  data.input  -- JSONL / JSON / Parquet files in the formats of synpref.formats
+Writes: data.output/pairs/status=kept|dropped|quarantined/  (PAIR_SCHEMA, every input row accounted for)
+        data.output/stats.json, config.yaml, _SUCCESS       (synpref.runs)
+Steps:  parse -> binarize -> require_responses -> decontaminate (13-gram) -> dedup (global, exact)
+
+    python jobs/preprocess.py data.input=raw/ data.output=out/clean
+    ray job submit --working-dir . -- python jobs/preprocess.py data.input=s3://b/raw data.output=s3://b/clean
+"""
+
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import ray
+from omegaconf import DictConfig, OmegaConf
+from ray.data import ActorPoolStrategy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
+
+from synpref import runs, storage  # noqa: E402
+from synpref.decontam import NgramIndex  # noqa: E402
+from synpref.dedup import ShardedSeenKeys  # noqa: E402
+from synpref.formats import BINARIZE_STRATEGIES  # noqa: E402
+from synpref.preprocess import STAGES, PreprocessBatch  # noqa: E402
+from synpref.readers import read_raw_records  # noqa: E402
+from synpref.stats import format_table, outcome_counts, summary  # noqa: E402
+from synpref.tracking import init_wandb  # noqa: E402
+
+
+def check_config(cfg: DictConfig) -> None:
+    if cfg.data.binarize not in BINARIZE_STRATEGIES:
+        sys.exit(f"data.binarize={cfg.data.binarize!r}: choose one of {', '.join(BINARIZE_STRATEGIES)}")
+    if cfg.decontam.fields not in ("prompt", "all"):
+        sys.exit(f"decontam.fields={cfg.decontam.fields!r}: choose prompt or all")
+    if cfg.decontam.enabled and not cfg.decontam.benchmarks:
+        sys.exit("decontam.enabled=true needs benchmark files: set SYNPREF_BENCHMARKS or "
+                 "decontam.benchmarks=[path,...], or turn it off with decontam.enabled=false")
+    if cfg.actors < 1 or cfg.dedup.shards < 1 or cfg.batch_size < 1:
+        sys.exit("actors, dedup.shards and batch_size must be at least 1")
+
+
+@hydra.main(config_path="../conf", config_name="preprocess", version_base=None)
+def main(cfg: DictConfig) -> dict:
+    check_config(cfg)
+    output = storage.absolute(cfg.data.output)
+    inputs = [storage.absolute(p) for p in storage.as_list(cfg.data.input)]
+    benchmarks = [storage.absolute(p) for p in storage.as_list(cfg.decontam.benchmarks)]
+    settings = {"input": inputs, "benchmarks": benchmarks, **OmegaConf.to_container(cfg, resolve=True)}
+    settings.pop("overwrite"), settings.pop("ray"), settings.pop("wandb")
+    if runs.already_done(output, settings, overwrite=cfg.overwrite):
+        print(f"{output} already holds this run (see {output}/stats.json); overwrite=true redoes it")
+        return storage.read_json(storage.join(output, "stats.json"))
+    runs.start(output, OmegaConf.to_yaml(cfg, resolve=True))
+
+    ray.init(address=cfg.ray.address, num_cpus=cfg.ray.num_cpus, log_to_driver=True)
+    started = time.time()
+
+    ngram_index = None
+    if cfg.decontam.enabled:
+        ngram_index = NgramIndex.from_benchmarks(benchmarks, n=cfg.decontam.ngram)
+        print(f"decontamination index: {len(ngram_index)} {cfg.decontam.ngram}-grams "
+              f"({ngram_index.hashes.nbytes / 1e6:.1f} MB) from {benchmarks}")
+    seen_keys = ShardedSeenKeys(cfg.dedup.shards) if cfg.dedup.enabled else None
+
+    raw = read_raw_records(inputs, lines_per_block=cfg.lines_per_block)
+    pairs = raw.map_batches(
+        PreprocessBatch,
+        fn_constructor_kwargs=dict(limits=OmegaConf.to_container(cfg.data.limits), binarize=cfg.data.binarize,
+                                   ngram_index=ngram_index, decontam_fields=cfg.decontam.fields,
+                                   seen_keys=seen_keys),
+        compute=ActorPoolStrategy(min_size=1, max_size=cfg.actors),
+        batch_size=cfg.batch_size,
+        batch_format="pyarrow",
+        num_cpus=cfg.actor_num_cpus,
+    )
+    pairs_path = storage.join(output, "pairs")
+    storage.delete_dir(pairs_path)  # an unfinished earlier run of this output is redone whole
+    pairs.write_parquet(pairs_path, partition_cols=["status"])
+    elapsed = time.time() - started
+
+    stats = summary(outcome_counts(pairs_path), STAGES)
+    stats.update(job="preprocess", seconds=round(elapsed, 2),
+                 records_per_second=round(stats["records_in"] / max(elapsed, 1e-9), 1),
+                 dedup_state=seen_keys.sizes() if seen_keys else None, output=output)
+    print(format_table(stats))
+    print(f"{stats['records_in']} records in {elapsed:.1f} s ({stats['records_per_second']:.0f}/s); "
+          f"kept pairs: {pairs_path}/status=kept")
+    run = init_wandb(cfg.wandb, job="preprocess", run_dir=output, config=settings)
+    if run:
+        run.log({f"{row['stage']}/{k}": row[k] for row in stats["stages"] for k in ("in", "kept")})
+        run.summary.update(stats["totals"])
+        run.finish()
+    runs.finish(output, settings, stats)
+    if not stats["reconcile"]["ok"]:
+        sys.exit("counts do not reconcile: " + "; ".join(stats["reconcile"]["problems"]))
+    return stats
+
+
+if __name__ == "__main__":
+    main()

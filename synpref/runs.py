@@ -1,0 +1,46 @@
+"""Every job run leaves the same folder:
+
+  <output>/config.yaml    the resolved config the run used
+  <output>/stats.json     per-stage counts (in = kept + dropped + quarantined) and figures
+  <output>/_SUCCESS       written last; a re-run of a finished output does nothing
+  <output>/_hydra/        Hydra's log of the run
+plus the job's own data folders. A run that died before _SUCCESS is redone from the start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from synpref import storage
+
+SUCCESS = "_SUCCESS"
+
+
+def config_fingerprint(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def already_done(output: str, settings: dict, *, overwrite: bool) -> bool:
+    """True when `output` holds a finished run of the same settings (then the job skips).
+
+    Raises when it holds a finished run of other settings, unless `overwrite`."""
+    marker = storage.join(output, SUCCESS)
+    if overwrite or not storage.exists(marker):
+        return False
+    recorded = storage.read_json(marker).get("fingerprint")
+    if recorded == config_fingerprint(settings):
+        return True
+    raise FileExistsError(
+        f"{output} holds a finished run with other settings (fingerprint {recorded}); "
+        "point the output key at a new location or add overwrite=true"
+    )
+
+
+def start(output: str, config_yaml: str) -> None:
+    storage.write_text(storage.join(output, "config.yaml"), config_yaml)
+
+
+def finish(output: str, settings: dict, stats: dict) -> None:
+    storage.write_json(storage.join(output, "stats.json"), stats)
+    storage.write_json(storage.join(output, SUCCESS), {"fingerprint": config_fingerprint(settings)})

@@ -1,0 +1,145 @@
+"""The one record type of synpref: a preference pair, as an Arrow schema.
+
+Every stage reads and writes rows of PAIR_SCHEMA. A row is a pair (x, y_w, y_l) plus what the
+pipeline learnt about it: the five preference attributes, judge votes, reward-model scores, and
+provenance (the last stage that decided on it, its verdict and why, and the earlier decisions).
+
+Rows that could not become a pair (a broken input line) travel in the same schema with
+status="quarantined", the reason, and the raw input, so one writer handles every outcome.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pyarrow as pa
+
+# Row outcomes. A stage only looks at rows that are still KEPT.
+KEPT = "kept"
+DROPPED = "dropped"
+QUARANTINED = "quarantined"
+STATUSES = (KEPT, DROPPED, QUARANTINED)
+
+ROLES = ("system", "user", "assistant")
+
+MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
+
+JUDGE_VOTE = pa.struct(
+    [
+        ("judge", pa.string()),  # model name of the judge
+        ("sample", pa.int32()),  # index of the sample within this judge (self-consistency)
+        ("order", pa.string()),  # "original" (chosen shown as Candidate 1) or "swapped"
+        ("verdict", pa.string()),  # "chosen", "rejected", "tie" or "invalid"
+        ("rationale", pa.string()),
+    ]
+)
+
+RM_SCORE = pa.struct(
+    [
+        ("model", pa.string()),
+        ("r_chosen", pa.float32()),
+        ("r_rejected", pa.float32()),
+        ("p", pa.float32()),  # sigmoid(r_chosen - r_rejected)
+    ]
+)
+
+DECISION = pa.struct([("stage", pa.string()), ("status", pa.string()), ("reason", pa.string())])
+
+PAIR_SCHEMA = pa.schema(
+    [
+        # identity: a hash of (conversation, chosen, rejected); the dedup key is its first 8 bytes
+        ("pair_id", pa.string()),
+        ("conversation", pa.list_(MESSAGE)),  # the prompt x: system/user/assistant turns, ends with user
+        ("chosen", pa.string()),  # y_w
+        ("rejected", pa.string()),  # y_l
+        ("margin", pa.float32()),  # optional preference strength (score gap), for a BT margin
+        # where it came from
+        ("source", pa.string()),  # dataset name (file stem unless configured)
+        ("source_record", pa.string()),  # "path:line" for JSONL, "path#row" for Parquet
+        ("record_pair_index", pa.int32()),  # which pair of a multi-response record (0 = first)
+        # the five preference attributes (DESIGN.md section 1)
+        ("task_category", pa.string()),
+        ("objectivity", pa.string()),
+        ("controversiality", pa.string()),
+        ("desired_attributes", pa.list_(pa.string())),
+        ("guideline", pa.string()),
+        # labels
+        ("judge_votes", pa.list_(JUDGE_VOTE)),
+        ("judge_label", pa.string()),  # aggregate verdict: "chosen", "rejected", "tie" or null
+        ("judge_agreement", pa.float32()),  # share of valid votes agreeing with judge_label
+        ("human_label", pa.string()),  # "chosen", "flipped" or "undecidable" (D_gold)
+        ("is_gold", pa.bool_()),
+        ("is_silver", pa.bool_()),
+        ("rm_scores", pa.list_(RM_SCORE)),
+        # provenance
+        ("status", pa.string()),  # kept / dropped / quarantined
+        ("stage", pa.string()),  # the stage that set status
+        ("reason", pa.string()),  # why (null when kept)
+        ("history", pa.list_(DECISION)),  # decisions of earlier jobs, oldest first
+        ("raw", pa.string()),  # the unparsed input, only on quarantined rows
+    ]
+)
+
+PROVENANCE_COLUMNS = ["status", "stage", "reason", "record_pair_index"]
+
+
+def canonical_json(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def pair_id(conversation: list[dict], chosen: str, rejected: str) -> str:
+    """Content hash of the pair: equal iff (conversation, chosen, rejected) are equal."""
+    key = canonical_json([[[m["role"], m["content"]] for m in conversation], chosen, rejected])
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def dedup_key(pair_id_hex: str) -> int:
+    """64-bit dedup key: the first 8 bytes of pair_id (collision odds ~4e-5 at 40M pairs)."""
+    return int(pair_id_hex[:16], 16)
+
+
+def empty_row() -> dict:
+    return {name: None for name in PAIR_SCHEMA.names}
+
+
+def new_pair(conversation, chosen, rejected, *, source, source_record, record_pair_index=0, margin=None) -> dict:
+    row = empty_row()
+    row.update(
+        conversation=conversation,
+        chosen=chosen,
+        rejected=rejected,
+        margin=margin,
+        source=source,
+        source_record=source_record,
+        record_pair_index=record_pair_index,
+        status=KEPT,
+        history=[],
+    )
+    if isinstance(chosen, str) and isinstance(rejected, str):
+        row["pair_id"] = pair_id(conversation, chosen, rejected)
+    return row
+
+
+def quarantined_row(raw: str, reason: str, *, stage: str, source: str, source_record: str) -> dict:
+    row = empty_row()
+    row.update(
+        status=QUARANTINED,
+        stage=stage,
+        reason=reason,
+        raw=raw,
+        source=source,
+        source_record=source_record,
+        record_pair_index=0,
+        history=[],
+    )
+    return row
+
+
+def to_table(rows: list[dict]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=PAIR_SCHEMA)
+
+
+def prompt_text(row: dict) -> str:
+    """The user turns of the conversation, joined (what decontamination and embedding read)."""
+    return "\n".join(m["content"] for m in row["conversation"] or [] if m["role"] == "user")
