@@ -1,0 +1,1 @@
+"""Model-free evaluation harness: benchmark loaders and the official scoring rules."""
