@@ -377,7 +377,9 @@ def build_tiny_model(
     seed: int = 0,
     cache_dir: str | None = None,
 ) -> str:
-    """Write a tiny random Llama (hidden 64, 2 layers, 4 heads, MLP 128) to ``path``.
+    """Write a tiny random Llama (hidden 64, 2 layers, 1 head of 64, MLP 128) to ``path``.
+
+    One head of 64: vLLM's CPU attention supports head sizes from 32 up, not 16.
 
     ``kind`` is ``"causal_lm"`` (LlamaForCausalLM) or ``"seq_cls"`` (LlamaForSequenceClassification,
     num_labels=1, a reward-model shape). The tokenizer is SmolLM2's (with its chat template), so
@@ -410,8 +412,8 @@ def build_tiny_model(
         hidden_size=64,
         intermediate_size=128,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
+        num_attention_heads=1,
+        num_key_value_heads=1,
         max_position_embeddings=2048,
         rms_norm_eps=1e-5,
         tie_word_embeddings=True,  # the 49k x 64 embedding dominates the size; store it once

@@ -6,7 +6,8 @@ import os
 
 
 def init_wandb(cfg, *, job: str, run_dir: str, config: dict):
-    if cfg.mode == "disabled":
+    """`cfg`: the `wandb` config block (mode, project, entity, name), a dict or DictConfig."""
+    if cfg["mode"] == "disabled":
         return None
     os.environ.setdefault("WANDB_SILENT", "true")
     import wandb
@@ -14,5 +15,5 @@ def init_wandb(cfg, *, job: str, run_dir: str, config: dict):
     wandb_dir = run_dir if not run_dir.startswith(("s3://", "gs://")) else None
     if wandb_dir:
         os.makedirs(wandb_dir, exist_ok=True)
-    return wandb.init(project=cfg.project, entity=cfg.entity, mode=cfg.mode, dir=wandb_dir,
-                      name=cfg.name or job, job_type=job, config=config, reinit="finish_previous")
+    return wandb.init(project=cfg["project"], entity=cfg["entity"], mode=cfg["mode"], dir=wandb_dir,
+                      name=cfg["name"] or job, job_type=job, config=config, reinit="finish_previous")

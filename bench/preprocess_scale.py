@@ -1,0 +1,128 @@
+"""Stream 1M and 5M synthetic pairs through jobs/preprocess.py; print pairs/s and peak memory.
+
+Memory is sampled every 0.5 s from /proc (psutil): the driver process, every Ray worker process
+(`ray::...`: read tasks and the pre-processing actors) and, apart, the dedup actor, whose keys are the
+only state meant to grow with the input. The pool has 5% exact duplicates and 0.1% pairs that copy a
+benchmark prompt. There is no peer job to race here: the figure printed as a ratio is 5M vs 1M.
+
+    python bench/preprocess_scale.py [--sizes 1000000 5000000] [--workdir /tmp/synpref-bench]
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from synpref.demo_pool import BENCHMARK_PROMPTS  # noqa: E402
+
+WORDS = ("time person year way day thing man world life hand part child eye woman place work week case point "
+         "number group problem fact money story month lot right study book word issue side kind head house "
+         "service friend father power hour game line end member law car city name team minute idea").split()
+
+
+def write_pool(folder: Path, n: int, shards: int = 16, seed: int = 0) -> None:
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    per_shard = n // shards
+    for s in range(shards):
+        lines = []
+        for i in range(per_shard):
+            if i % 20 == 19 and lines:  # 5% exact duplicates of an earlier line in the shard
+                lines.append(lines[rng.randrange(len(lines))])
+                continue
+            prompt = " ".join(rng.choices(WORDS, k=30))
+            if i % 1000 == 999:
+                prompt = BENCHMARK_PROMPTS[i % len(BENCHMARK_PROMPTS)]
+            lines.append(json.dumps({"prompt": f"{s}-{i}: {prompt}", "chosen": " ".join(rng.choices(WORDS, k=40)),
+                                     "rejected": " ".join(rng.choices(WORDS, k=40))}))
+        (folder / f"shard-{s:03d}.jsonl").write_text("\n".join(lines) + "\n")
+
+
+class MemorySampler(threading.Thread):
+    def __init__(self, driver_pid: int):
+        super().__init__(daemon=True)
+        self.driver = psutil.Process(driver_pid)
+        self.peak = {"driver": 0, "worker_max": 0, "workers_sum": 0, "dedup_actor": 0}
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                self.peak["driver"] = max(self.peak["driver"], self.driver.memory_info().rss)
+            except psutil.Error:
+                pass
+            workers = []
+            for proc in psutil.process_iter(["cmdline", "memory_info"]):
+                cmd = " ".join(proc.info["cmdline"] or [])
+                if cmd.startswith("ray::") and proc.info["memory_info"]:
+                    rss = proc.info["memory_info"].rss
+                    workers.append(rss)
+                    if "SeenKeysActor" in cmd:
+                        self.peak["dedup_actor"] = max(self.peak["dedup_actor"], rss)
+            if workers:
+                self.peak["worker_max"] = max(self.peak["worker_max"], max(workers))
+                self.peak["workers_sum"] = max(self.peak["workers_sum"], sum(workers))
+            time.sleep(0.5)
+
+
+def run(n: int, workdir: Path) -> dict:
+    pool, out = workdir / f"pool-{n}", workdir / f"out-{n}"
+    if not pool.exists():
+        t = time.time()
+        write_pool(pool, n)
+        print(f"wrote {n:,} pairs in {time.time() - t:.0f} s ({sum(f.stat().st_size for f in pool.iterdir()) / 1e9:.2f} GB)")
+    bench_file = workdir / "benchmarks" / "mini.json"
+    bench_file.parent.mkdir(parents=True, exist_ok=True)
+    bench_file.write_text(json.dumps([{"prompt": p} for p in BENCHMARK_PROMPTS]))
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.time()
+    proc = subprocess.Popen([sys.executable, str(REPO / "jobs" / "preprocess.py"), f"data.input={pool}",
+                             f"data.output={out}", f"decontam.benchmarks=[{bench_file}]", "wandb.mode=disabled"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sampler = MemorySampler(proc.pid)
+    sampler.start()
+    log = proc.communicate()[0]
+    sampler.stop.set()
+    wall = time.time() - started
+    if proc.returncode:
+        sys.exit(log[-3000:])
+    stats = json.loads((out / "stats.json").read_text())
+    dedup_bytes = sum(s["bytes"] for s in stats["dedup_state"])
+    return {"pairs": n, "wall_s": wall, "job_s": stats["seconds"], "pairs_per_s": n / stats["seconds"],
+            "kept": stats["totals"]["kept"], "dedup_keys": sum(s["keys"] for s in stats["dedup_state"]),
+            "dedup_state_mb": dedup_bytes / 1e6, **{f"peak_{k}_mb": v / 1e6 for k, v in sampler.peak.items()}}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/synpref-bench"))
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB")
+    results = [run(n, args.workdir) for n in args.sizes]
+    cols = ["pairs", "job_s", "pairs_per_s", "kept", "dedup_keys", "dedup_state_mb", "peak_driver_mb",
+            "peak_worker_max_mb", "peak_workers_sum_mb", "peak_dedup_actor_mb"]
+    print(" ".join(f"{c:>20}" for c in cols))
+    for r in results:
+        print(" ".join(f"{r[c]:>20,.1f}" if isinstance(r[c], float) else f"{r[c]:>20,}" for c in cols))
+    if len(results) > 1:
+        a, b = results[0], results[-1]
+        print(f"ratio {b['pairs']:,} vs {a['pairs']:,}: pairs/s x{b['pairs_per_s'] / a['pairs_per_s']:.2f}, "
+              f"driver RSS x{b['peak_driver_mb'] / a['peak_driver_mb']:.2f}, "
+              f"largest worker RSS x{b['peak_worker_max_mb'] / a['peak_worker_max_mb']:.2f}, "
+              f"dedup actor RSS x{b['peak_dedup_actor_mb'] / a['peak_dedup_actor_mb']:.2f}, "
+              f"dedup state {a['dedup_state_mb'] / a['dedup_keys'] * 1e6:.1f} MB per million pairs")
+
+
+if __name__ == "__main__":
+    main()
