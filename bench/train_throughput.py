@@ -1,0 +1,144 @@
+"""Train the same backbone on the same pairs with synpref (Ray Train + DeepSpeed) and with TRL's
+RewardTrainer, in one run; print tokens/s of each, their ratio, and both final validation accuracies.
+
+Both see the same pairs, batch size, learning rate, schedule and epochs, and the same CPU cores
+(synpref: 2 Ray Train workers x 1 thread; TRL: one process x 2 threads). Tokens/s counts real
+(non-pad) tokens of chosen + rejected over the training loop only (start-up excluded for both):
+synpref's from its own per-interval figures, TRL's from a callback timing the first to the last step.
+Accuracy is recomputed for both exported models the same way (synpref.rm_format + transformers).
+
+    python bench/train_throughput.py [--model smollm2-135m-instruct] [--pairs 256] [--max-length 256]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def accuracy(folder: str, rows: list[dict]) -> float:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from synpref.rm_format import rm_text
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32).eval()
+    correct = 0
+    with torch.no_grad():
+        for r in rows:
+            w, l = (model(**tokenizer(rm_text(tokenizer, r["conversation"], t), return_tensors="pt")).logits[0, 0]
+                    for t in (r["chosen"], r["rejected"]))
+            correct += int(w > l)
+    return correct / len(rows)
+
+
+def run_synpref(args, work: Path, train_file: str, val_file: str) -> dict:
+    out = work / "synpref"
+    cmd = [sys.executable, str(REPO / "jobs" / "train_rm.py"), f"model={args.model}", f"data.train={train_file}",
+           f"data.validation={val_file}", f"output={out}", "train.zero_stage=2", f"train.lr={args.lr}",
+           "train.lr_schedule=constant", f"train.max_length={args.max_length}", f"train.micro_batch_size={args.micro}",
+           f"train.global_batch_size={args.batch}", f"train.eval_every={args.steps_between_evals}",
+           "wandb.mode=disabled", "overwrite=true"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(proc.stdout[-2000:] + proc.stderr[-3000:])
+    stats = json.loads((out / "stats.json").read_text())
+    windows = [m for m in stats["history"] if m.get("tokens_per_s")]
+    # steady state: skip the first interval (DeepSpeed warm-up); weight by interval length in steps
+    steady = windows[1:] or windows
+    tokens_per_s = sum(m["tokens_per_s"] for m in steady) / len(steady)
+    return {"tokens_per_s": tokens_per_s, "padding_fraction": steady[-1]["padding_fraction"],
+            "model": str(out / "model"), "steps": stats["steps"]}
+
+
+def run_trl(args, work: Path, train_rows: list[dict]) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
+    from trl import RewardConfig, RewardTrainer
+
+    from synpref.models import resolve_model
+
+    torch.set_num_threads(2)
+    folder = resolve_model(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1, dtype=torch.float32)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    dataset = Dataset.from_list([{"prompt": r["conversation"], "chosen": [{"role": "assistant", "content": r["chosen"]}],
+                                  "rejected": [{"role": "assistant", "content": r["rejected"]}]} for r in train_rows])
+
+    class StepClock(TrainerCallback):
+        first = last = None
+        steps = 0
+
+        def on_step_begin(self, *a, **k):
+            if self.first is None:
+                self.first = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            self.last = time.perf_counter()
+            self.steps += 1
+
+    clock = StepClock()
+    config = RewardConfig(output_dir=str(work / "trl"), per_device_train_batch_size=args.batch,
+                          gradient_accumulation_steps=1, learning_rate=args.lr, lr_scheduler_type="constant",
+                          num_train_epochs=1, max_length=args.max_length, use_cpu=True, report_to=[],
+                          logging_steps=1000, save_strategy="no", disable_dropout=True, seed=0)
+    trainer = RewardTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+                            callbacks=[clock])
+    # real tokens TRL feeds: the lengths of its own tokenized chosen and rejected sequences
+    tokenized = trainer.train_dataset
+    tokens = sum(len(x) for x in tokenized["chosen_input_ids"]) + sum(len(x) for x in tokenized["rejected_input_ids"])
+    trainer.train()
+    trainer.save_model(str(work / "trl" / "model"))
+    tokenizer.save_pretrained(str(work / "trl" / "model"))
+    elapsed = clock.last - clock.first
+    # the first step is timed too (clock starts at its begin); scale tokens to the steps measured
+    return {"tokens_per_s": tokens / elapsed, "model": str(work / "trl" / "model"), "steps": clock.steps}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--pairs", type=int, default=256)
+    parser.add_argument("--val-pairs", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--micro", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=2e-5)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--steps-between-evals", type=int, default=4)
+    parser.add_argument("--filler-words", type=int, default=40, help="vary prompt lengths (padding matters)")
+    args = parser.parse_args()
+
+    from synpref.synthetic import colour_pairs, write_colour_pairs
+
+    work = Path(tempfile.mkdtemp(prefix="synpref-train-bench-"))
+    train_file = write_colour_pairs(work / "train.parquet", args.pairs, seed=1, filler_words=args.filler_words)
+    val_file = write_colour_pairs(work / "val.parquet", args.val_pairs, seed=2, filler_words=args.filler_words)
+    train_rows = colour_pairs(args.pairs, seed=1, filler_words=args.filler_words)
+    val_rows = colour_pairs(args.val_pairs, seed=2, filler_words=args.filler_words)
+    print(f"machine: {os.cpu_count()} cores; model {args.model}; {args.pairs} pairs, batch {args.batch}, "
+          f"lr {args.lr} constant, max_length {args.max_length}, 1 epoch, fp32")
+    ours = run_synpref(args, work, train_file, val_file)
+    ours["val_accuracy"] = accuracy(ours["model"], val_rows)
+    trl = run_trl(args, work, train_rows)
+    trl["val_accuracy"] = accuracy(trl["model"], val_rows)
+    print(f"{'':>8} {'tokens/s':>10} {'val_acc':>8} {'steps':>6}")
+    for name, r in (("synpref", ours), ("trl", trl)):
+        print(f"{name:>8} {r['tokens_per_s']:>10.0f} {r['val_accuracy']:>8.3f} {r['steps']:>6}")
+    print(f"ratio synpref/trl tokens/s: {ours['tokens_per_s'] / trl['tokens_per_s']:.2f}x "
+          f"(synpref padding fraction {ours['padding_fraction']:.3f}); work dir {work}")
+
+
+if __name__ == "__main__":
+    main()
