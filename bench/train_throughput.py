@@ -98,7 +98,7 @@ def run_trl(args, work: Path, train_rows: list[dict]) -> dict:
                             callbacks=[clock])
     # real tokens TRL feeds: the lengths of its own tokenized chosen and rejected sequences
     tokenized = trainer.train_dataset
-    tokens = sum(len(x) for x in tokenized["chosen_input_ids"]) + sum(len(x) for x in tokenized["rejected_input_ids"])
+    tokens = sum(len(x) for x in tokenized["chosen_ids"]) + sum(len(x) for x in tokenized["rejected_ids"])
     trainer.train()
     trainer.save_model(str(work / "trl" / "model"))
     tokenizer.save_pretrained(str(work / "trl" / "model"))
@@ -116,7 +116,7 @@ def main():
     parser.add_argument("--micro", type=int, default=4)
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--max-length", type=int, default=256)
-    parser.add_argument("--steps-between-evals", type=int, default=4)
+    parser.add_argument("--steps-between-evals", type=int, default=8)
     parser.add_argument("--filler-words", type=int, default=40, help="vary prompt lengths (padding matters)")
     args = parser.parse_args()
 

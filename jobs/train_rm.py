@@ -123,7 +123,7 @@ def main(cfg: DictConfig) -> dict:
     resolve_model(cfg.model)
     trainer = TorchTrainer(
         train_func,
-        train_loop_config={"model_path": cfg.model, "device": cfg.device, "output": output,
+        train_loop_config={"model": cfg.model, "device": cfg.device, "output": output,
                            "steps_per_epoch": steps_per_epoch, "train": OmegaConf.to_container(cfg.train),
                            "wandb": OmegaConf.to_container(cfg.wandb), "validation_rows": validation_rows},
         scaling_config=ScalingConfig(num_workers=cfg.workers, use_gpu=cfg.device == "cuda",

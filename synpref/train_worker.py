@@ -118,7 +118,9 @@ def train_func(config: dict) -> None:
     torch.manual_seed(train["seed"])
     rng = random.Random(train["seed"] * 1000 + rank)
 
-    model, tokenizer = load_backbone(config["model_path"], train["precision"])
+    from synpref.models import resolve_model
+
+    model, tokenizer = load_backbone(resolve_model(config["model"]), train["precision"])
     if train["gradient_checkpointing"]:
         model.gradient_checkpointing_enable()
     total_steps = max(1, config["steps_per_epoch"] * train["epochs"])
