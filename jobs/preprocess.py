@@ -49,7 +49,8 @@ def main(cfg: DictConfig) -> dict:
     inputs = [storage.absolute(p) for p in storage.as_list(cfg.data.input)]
     benchmarks = [storage.absolute(p) for p in storage.as_list(cfg.decontam.benchmarks)]
     settings = {"input": inputs, "benchmarks": benchmarks, **OmegaConf.to_container(cfg, resolve=True)}
-    settings.pop("overwrite"), settings.pop("ray"), settings.pop("wandb")
+    for key in ("overwrite", "ray", "wandb"):  # how a run is executed, not what it computes
+        settings.pop(key)
     if runs.already_done(output, settings, overwrite=cfg.overwrite):
         print(f"{output} already holds this run (see {output}/stats.json); overwrite=true redoes it")
         return storage.read_json(storage.join(output, "stats.json"))

@@ -79,7 +79,7 @@ def main(cfg: DictConfig) -> dict:
     check_config(cfg)
     output = storage.absolute(cfg.output)
     settings = OmegaConf.to_container(cfg, resolve=True)
-    for key in ("overwrite", "ray", "wandb"):
+    for key in ("overwrite", "ray", "wandb"):  # how a run is executed, not what it computes
         settings.pop(key)
     if runs.already_done(output, settings, overwrite=cfg.overwrite):
         print(f"{output} already holds this run (see {output}/stats.json); overwrite=true redoes it")

@@ -145,6 +145,7 @@ def train_func(config: dict) -> None:
     val_batches = [collate(g, tokenizer.pad_token_id) for g in length_grouped(val_pairs, train["eval_batch_size"], rng)]
     dummy = collate(tokenize_pairs([{"conversation": [{"role": "user", "content": "x"}], "chosen": "a",
                                      "rejected": "b"}], tokenizer, 64, "truncate")[0], tokenizer.pad_token_id)
+    overflow = OverflowCounts()  # pairs over max_length since the last report
     run = None
     if rank == 0 and config["wandb"]["mode"] != "disabled":
         from synpref.tracking import init_wandb
@@ -171,7 +172,6 @@ def train_func(config: dict) -> None:
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder),
                              checkpoint_dir_name=f"step-{state['step']:08d}")
 
-    overflow = OverflowCounts()
     if not state["history"]:  # a fresh run: record where the model starts
         state["history"].append({"step": 0, "epoch": 0, "train_loss": None, **evaluate(engine, val_batches, dummy, device)})
         if rank == 0:
