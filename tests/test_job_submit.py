@@ -2,11 +2,15 @@
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from conftest import REPO
@@ -22,31 +26,48 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_head(temp_dir: str) -> None:
+    """Stop this head only (`ray stop` would stop every Ray on the machine): its GCS, raylet and
+    helpers carry temp_dir on their command line; its workers exit once their raylet is gone."""
+    procs = [p for p in psutil.process_iter(["cmdline"]) if temp_dir in " ".join(p.info["cmdline"] or [])]
+    for proc in procs:
+        proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=30)
+    for proc in alive:
+        proc.kill()
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
 @pytest.fixture
 def ray_head(tmp_path):
     port, dashboard = free_port(), free_port()
+    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     # as a user with the venv activated: `python` in the entrypoint is the venv's
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     env = {**os.environ, "PATH": path, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
     subprocess.run([RAY, "start", "--head", f"--port={port}", f"--dashboard-port={dashboard}", "--num-cpus=2",
-                    "--dashboard-host=127.0.0.1", "--disable-usage-stats"], check=True, env=env, capture_output=True,
-                   timeout=120)
+                    "--dashboard-host=127.0.0.1", "--disable-usage-stats", f"--temp-dir={temp_dir}"],
+                   check=True, env=env, capture_output=True, timeout=120)
     try:
         yield f"http://127.0.0.1:{dashboard}", env
     finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        stop_head(temp_dir)
 
 
 def test_submit_preprocess_with_overrides(ray_head, tmp_path):
     address, env = ray_head
     write_demo_pool(tmp_path / "raw", n_pairs=50)
     out = tmp_path / "out"
-    proc = subprocess.run(
+    submit = (
         [RAY, "job", "submit", "--address", address, "--working-dir", ".",
          "--runtime-env-json", json.dumps({"excludes": [".git", ".venv", "outputs"]}), "--",
          "python", "jobs/preprocess.py", f"data.input={tmp_path / 'raw'}", f"data.output={out}",
-         f"decontam.benchmarks=[{tmp_path / 'benchmarks'}]", "data.binarize=best_vs_worst", "batch_size=64"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+         f"decontam.benchmarks=[{tmp_path / 'benchmarks'}]", "data.binarize=best_vs_worst", "batch_size=64"])
+    for _ in range(24):  # the head's job agent registers a little after `ray start` returns
+        proc = subprocess.run(submit, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        if "No available agent" not in proc.stderr + proc.stdout:
+            break
+        time.sleep(5)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "succeeded" in proc.stdout + proc.stderr
     stats = json.loads((out / "stats.json").read_text())
