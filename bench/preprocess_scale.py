@@ -2,7 +2,9 @@
 
 Memory is sampled every 0.5 s from /proc (psutil): the driver process, every Ray worker process
 (`ray::...`: read tasks and the pre-processing actors) and, apart, the dedup actor, whose keys are the
-only state meant to grow with the input. The pool has 5% exact duplicates and 0.1% pairs that copy a
+only state meant to grow with the input. RSS counts the pages of Ray's shared-memory object store
+that a worker has touched (blocks it wrote or read), so the workers' private memory (USS) is printed
+beside it: USS is what a worker itself holds. The pool has 5% exact duplicates and 0.1% pairs that copy a
 benchmark prompt. There is no peer job to race here: the figure printed as a ratio is 5M vs 1M.
 
     python bench/preprocess_scale.py [--sizes 1000000 5000000] [--workdir /tmp/synpref-bench]
@@ -52,7 +54,7 @@ class MemorySampler(threading.Thread):
     def __init__(self, driver_pid: int):
         super().__init__(daemon=True)
         self.driver = psutil.Process(driver_pid)
-        self.peak = {"driver": 0, "worker_max": 0, "workers_sum": 0, "dedup_actor": 0}
+        self.peak = {"driver": 0, "worker_max": 0, "workers_sum": 0, "worker_max_uss": 0, "dedup_actor": 0}
         self.stop = threading.Event()
 
     def run(self):
@@ -62,13 +64,18 @@ class MemorySampler(threading.Thread):
             except psutil.Error:
                 pass
             workers = []
-            for proc in psutil.process_iter(["cmdline", "memory_info"]):
+            for proc in psutil.process_iter(["cmdline"]):
                 cmd = " ".join(proc.info["cmdline"] or [])
-                if cmd.startswith("ray::") and proc.info["memory_info"]:
-                    rss = proc.info["memory_info"].rss
-                    workers.append(rss)
-                    if "SeenKeysActor" in cmd:
-                        self.peak["dedup_actor"] = max(self.peak["dedup_actor"], rss)
+                if not cmd.startswith("ray::"):
+                    continue
+                try:
+                    memory = proc.memory_full_info()
+                except psutil.Error:
+                    continue
+                workers.append(memory.rss)
+                self.peak["worker_max_uss"] = max(self.peak["worker_max_uss"], memory.uss)
+                if "SeenKeysActor" in cmd:
+                    self.peak["dedup_actor"] = max(self.peak["dedup_actor"], memory.uss)
             if workers:
                 self.peak["worker_max"] = max(self.peak["worker_max"], max(workers))
                 self.peak["workers_sum"] = max(self.peak["workers_sum"], sum(workers))
@@ -111,16 +118,17 @@ def main():
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB")
     results = [run(n, args.workdir) for n in args.sizes]
     cols = ["pairs", "job_s", "pairs_per_s", "kept", "dedup_keys", "dedup_state_mb", "peak_driver_mb",
-            "peak_worker_max_mb", "peak_workers_sum_mb", "peak_dedup_actor_mb"]
-    print(" ".join(f"{c:>20}" for c in cols))
+            "peak_worker_max_mb", "peak_worker_max_uss_mb", "peak_workers_sum_mb", "peak_dedup_actor_mb"]
+    print(" ".join(f"{c:>22}" for c in cols))
     for r in results:
-        print(" ".join(f"{r[c]:>20,.1f}" if isinstance(r[c], float) else f"{r[c]:>20,}" for c in cols))
+        print(" ".join(f"{r[c]:>22,.1f}" if isinstance(r[c], float) else f"{r[c]:>22,}" for c in cols))
     if len(results) > 1:
         a, b = results[0], results[-1]
         print(f"ratio {b['pairs']:,} vs {a['pairs']:,}: pairs/s x{b['pairs_per_s'] / a['pairs_per_s']:.2f}, "
               f"driver RSS x{b['peak_driver_mb'] / a['peak_driver_mb']:.2f}, "
-              f"largest worker RSS x{b['peak_worker_max_mb'] / a['peak_worker_max_mb']:.2f}, "
-              f"dedup actor RSS x{b['peak_dedup_actor_mb'] / a['peak_dedup_actor_mb']:.2f}, "
+              f"largest worker RSS x{b['peak_worker_max_mb'] / a['peak_worker_max_mb']:.2f} "
+              f"(private USS x{b['peak_worker_max_uss_mb'] / a['peak_worker_max_uss_mb']:.2f}), "
+              f"dedup actor USS x{b['peak_dedup_actor_mb'] / a['peak_dedup_actor_mb']:.2f}, "
               f"dedup state {a['dedup_state_mb'] / a['dedup_keys'] * 1e6:.1f} MB per million pairs")
 
 
