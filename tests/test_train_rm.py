@@ -99,7 +99,9 @@ def kill_a_worker_after_first_checkpoint(checkpoints: Path, killed: list):
     started = time.time()  # only this run's workers: an earlier test's may still be exiting
     deadline = started + 600
     while time.time() < deadline and not killed:
-        if any(checkpoints.glob("train/step-*/trainer_state.json")):
+        # a checkpoint counts once the next one is being written: report() is a barrier, so by then
+        # the first is registered (a kill while it uploads restarts from scratch, which is correct too)
+        if len(list(checkpoints.glob("train/step-*/trainer_state.json"))) >= 2:
             for proc in psutil.process_iter(["cmdline", "create_time"]):
                 if "RayTrainWorker" in " ".join(proc.info["cmdline"] or []) and proc.info["create_time"] > started:
                     proc.kill()
