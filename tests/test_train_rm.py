@@ -99,9 +99,10 @@ def kill_a_worker_after_first_checkpoint(checkpoints: Path, killed: list):
     started = time.time()  # only this run's workers: an earlier test's may still be exiting
     deadline = started + 600
     while time.time() < deadline and not killed:
-        # a checkpoint counts once the next one is being written: report() is a barrier, so by then
-        # the first is registered (a kill while it uploads restarts from scratch, which is correct too)
-        if len(list(checkpoints.glob("train/step-*/trainer_state.json"))) >= 2:
+        # a checkpoint counts once the controller has registered it (its snapshot names it): a kill
+        # before that restarts from scratch, which is right too, but would not test resuming
+        snapshot = checkpoints / "train" / "checkpoint_manager_snapshot.json"
+        if snapshot.exists() and "step-0" in snapshot.read_text():
             for proc in psutil.process_iter(["cmdline", "create_time"]):
                 if "RayTrainWorker" in " ".join(proc.info["cmdline"] or []) and proc.info["create_time"] > started:
                     proc.kill()
