@@ -80,7 +80,8 @@ def benchmark_prompts(paths) -> list[str]:
         files = [root] if root.is_file() else sorted(root.rglob("*"))
         for file in files:
             # JudgeBench's outputs/ hold judge answers, not benchmark inputs
-            if file.is_file() and file.suffix in (".json", ".jsonl", ".parquet") and "outputs" not in file.parts:
+            inside = file.relative_to(root).parts if file != root else ()
+            if file.is_file() and file.suffix in (".json", ".jsonl", ".parquet") and "outputs" not in inside:
                 prompts.extend(p for p in map(first_turn_prompt, benchmark_records(file)) if p)
     return prompts
 

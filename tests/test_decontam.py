@@ -25,9 +25,10 @@ def test_first_turn_prompt_from_each_benchmark_layout():
 
 
 def test_folder_of_benchmarks(tmp_path):
+    tmp_path = tmp_path / "outputs" / "bench"  # a root under a folder named outputs still counts
+    (tmp_path / "outputs").mkdir(parents=True)
     (tmp_path / "a.json").write_text(json.dumps([{"prompt": PROMPT}]))
     (tmp_path / "b.jsonl").write_text(json.dumps({"question": "other"}) + "\n")
-    (tmp_path / "outputs").mkdir()
     (tmp_path / "outputs" / "judge.jsonl").write_text(json.dumps({"question": "not an input"}) + "\n")
     assert sorted(benchmark_prompts([tmp_path])) == sorted([PROMPT, "other"])
 
