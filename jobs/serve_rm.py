@@ -1,0 +1,76 @@
+"""Serve Bradley-Terry reward models over HTTP with Ray Serve (DESIGN.md section 6).
+
+Reads:  conf/serve_rm.yaml (model or models: checkpoint folders, hub ids or synpref built-ins)
+Serves: POST /v1/score, /v1/compare (native: conversation + response, formatted by synpref.rm_format),
+        POST /classify, /pooling (vLLM), POST /get_reward (OpenRLHF), GET /health, /v1/models
+        on http.host:http.port (127.0.0.1:8000 by default), bearer token from $SYNPREF_SERVE_TOKEN if set.
+
+    python jobs/serve_rm.py model=outputs/rm/hf                     # starts Ray + Serve, blocks
+    serve run jobs.serve_rm:app model=outputs/rm/hf                  # the same application via the Serve CLI
+    serve deploy conf/serve_deploy.yaml                              # onto a running cluster
+    kubectl apply -f cluster/kuberay/rayservice.yaml                 # KubeRay (import_path jobs.serve_rm:app)
+
+`app` is the Serve application builder (Serve calls it with the `args` of `serve run key=value` or of
+a config file's `args:` block, merged over conf/serve_rm.yaml); `main` is the Hydra entry point.
+"""
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
+
+from synpref.serving.app import build_app  # noqa: E402
+from synpref.serving.settings import auth_token, config_problems, load_settings, model_specs  # noqa: E402
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "serve_rm.yaml"  # travels with jobs/ in a working_dir
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+ROUTES = ("POST /v1/score", "POST /v1/compare", "POST /classify", "POST /pooling", "POST /get_reward",
+          "GET /health", "GET /v1/models")
+
+
+def app(args: dict):
+    """Serve application builder: `serve run jobs.serve_rm:app model=...`, serve deploy, KubeRay."""
+    return build_app(load_settings(args, CONF))
+
+
+def check_config(cfg: DictConfig) -> None:
+    problems = config_problems(cfg)
+    if cfg.http.host not in LOOPBACK and not auth_token(cfg):
+        problems.append(f"http.host={cfg.http.host} serves beyond this machine without a token: export "
+                        f"{cfg.auth.token_env}=<secret> first, or keep http.host=127.0.0.1")
+    if problems:
+        sys.exit("\n".join(problems))
+
+
+@hydra.main(config_path="../conf", config_name="serve_rm", version_base=None)
+def main(cfg: DictConfig) -> None:
+    import ray
+    from ray import serve
+
+    check_config(cfg)
+    ray.init(address=cfg.ray.address, num_cpus=cfg.ray.num_cpus)
+    serve.start(http_options={"host": cfg.http.host, "port": cfg.http.port})
+    serve.run(build_app(cfg), name="synpref-rm", route_prefix="/")
+    url = f"http://{cfg.http.host}:{cfg.http.port}"
+    print(f"serving {list(model_specs(cfg))} at {url} (auth: {'bearer token' if auth_token(cfg) else 'none'}):")
+    for route in ROUTES:
+        print(f"  {route}")
+    print("Ctrl-C (or SIGTERM) stops the server", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # shut Ray down cleanly, not just die
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    serve.shutdown()
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()

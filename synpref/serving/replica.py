@@ -1,0 +1,44 @@
+"""The model replica: one reward model on one device, scoring token ids in dynamic batches.
+
+The ingress (synpref.serving.ingress) sends chunks of at most `max_batch_size` token-id sequences;
+`@serve.batch` gathers chunks from concurrent requests into one batch counted in sequences
+(`batch_size_fn`), and the forward runs in a worker thread so the replica's event loop keeps
+accepting chunks for the next batch meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ray import serve
+
+from synpref.models import resolve_model
+from synpref.serving.scorer import RewardScorer
+
+
+def sequences_in(chunks: list[list[list[int]]]) -> int:
+    """The size of a batch of chunks for @serve.batch: how many sequences they hold."""
+    return sum(len(chunk) for chunk in chunks)
+
+
+@serve.deployment
+class RewardModel:
+    def __init__(self, model: str, *, device: str = "cpu", dtype: str = "auto", max_batch_size: int = 32,
+                 batch_wait_timeout_s: float = 0.01, max_tokens_per_forward: int = 16384,
+                 torch_threads: int | None = None):
+        # resolved here, on the replica's node: built-ins convert and hub ids download where they run
+        self.scorer = RewardScorer(resolve_model(model), device=device, dtype=dtype,
+                                   max_tokens_per_forward=max_tokens_per_forward,
+                                   max_rows_per_forward=max_batch_size, torch_threads=torch_threads)
+        self.score.set_max_batch_size(max_batch_size)
+        self.score.set_batch_wait_timeout_s(batch_wait_timeout_s)
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01, batch_size_fn=sequences_in)
+    async def score(self, chunks: list[list[list[int]]]) -> list[list[float]]:
+        flat = [ids for chunk in chunks for ids in chunk]
+        rewards = await asyncio.to_thread(self.scorer.score_ids, flat)
+        out, start = [], 0
+        for chunk in chunks:
+            out.append(rewards[start:start + len(chunk)])
+            start += len(chunk)
+        return out

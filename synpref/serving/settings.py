@@ -1,0 +1,84 @@
+"""The serving config (conf/serve_rm.yaml): loading it outside Hydra, checking it, and the models it names.
+
+jobs/serve_rm.py gets its config from Hydra; `serve run jobs.serve_rm:app key=value`, `serve deploy`
+and KubeRay call the application builder with an `args` dict instead, which `load_settings` merges
+over the same YAML, so every way of starting the server reads one file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "serve_rm.yaml"  # in a checkout / editable install
+
+
+def load_settings(args: dict | None = None, conf: str | Path = CONF) -> DictConfig:
+    """conf/serve_rm.yaml (jobs/serve_rm.py passes the copy next to it) with `args` merged over it.
+
+    args: Serve's application arguments. String values come from the command line
+    (`serve run ... batching.max_batch_size=16`) and are parsed as YAML like Hydra overrides;
+    other values (from a serve config file's `args:` block) are taken as they are.
+    """
+    cfg = OmegaConf.load(conf)
+    cfg.pop("hydra", None)
+    args = dict(args or {})
+    from_cli = [f"{key}={value}" for key, value in args.items() if isinstance(value, str)]
+    structured = {key: value for key, value in args.items() if not isinstance(value, str)}
+    merged = OmegaConf.merge(cfg, OmegaConf.from_dotlist(from_cli), OmegaConf.create(structured))
+    OmegaConf.resolve(merged)
+    return merged
+
+
+def model_specs(cfg) -> dict[str, dict]:
+    """served name -> {"path", "max_length"} for every model the config names."""
+    specs: dict[str, dict] = {}
+    if cfg.model:
+        specs[str(cfg.model_name or cfg.model)] = {"path": str(cfg.model), "max_length": int(cfg.max_length)}
+    for entry in cfg.models or []:
+        name = str(entry.get("name") or entry["path"])
+        specs[name] = {"path": str(entry["path"]), "max_length": int(entry.get("max_length") or cfg.max_length)}
+    return specs
+
+
+def config_problems(cfg) -> list[str]:
+    """Every problem with the application's config, each naming the key and the fix (empty when fine).
+
+    The http section is jobs/serve_rm.py's business (serve run / KubeRay bind the proxy themselves)."""
+    problems = []
+    names = [str(m.get("name") or m.get("path")) for m in (cfg.models or [])]
+    if cfg.model and cfg.models:
+        problems.append("set either model=<path> (one model) or models=[{name, path}, ...], not both")
+    elif not cfg.model and not cfg.models:
+        problems.append("no model to serve: add model=<folder, hub id or built-in> or models=[{name: rm, path: ...}]")
+    if any(not m.get("path") for m in (cfg.models or [])):
+        problems.append("every entry of models needs a path: models=[{name: rm, path: /ckpt/hf}]")
+    if len(set(names)) != len(names):
+        problems.append(f"models has duplicate names {names}: give each a distinct name")
+    if cfg.device not in ("cpu", "cuda"):
+        problems.append(f"device={cfg.device!r}: choose cpu or cuda")
+    if cfg.dtype not in ("auto", "float32", "bfloat16", "float16"):
+        problems.append(f"dtype={cfg.dtype!r}: choose auto, float32, bfloat16 or float16")
+    if cfg.device == "cuda" and not cfg.replica.num_gpus:
+        problems.append("device=cuda needs replica.num_gpus=1 (or a fraction) so replicas land on GPU nodes")
+    if cfg.device == "cpu" and cfg.replica.num_gpus:
+        problems.append("replica.num_gpus>0 with device=cpu reserves GPUs for nothing: set device=cuda or num_gpus=0")
+    if cfg.max_length < 1 or cfg.batching.max_batch_size < 1 or cfg.max_items_per_request < 1:
+        problems.append("max_length, batching.max_batch_size and max_items_per_request must be at least 1")
+    if cfg.batching.max_tokens_per_forward < 1 or cfg.batching.batch_wait_timeout_s < 0:
+        problems.append("batching.max_tokens_per_forward must be at least 1 and batching.batch_wait_timeout_s "
+                        "at least 0 (a sequence longer than the token budget still runs, alone)")
+    for part in ("replica", "ingress"):
+        section = cfg[part]
+        if section.max_ongoing_requests < 1:
+            problems.append(f"{part}.max_ongoing_requests must be at least 1")
+        if section.autoscaling_config is None and int(section.num_replicas) < 1:
+            problems.append(f"{part}.num_replicas must be at least 1 (or set {part}.autoscaling_config)")
+    return problems
+
+
+def auth_token(cfg) -> str | None:
+    """The bearer token from the environment variable auth.token_env; None (no auth) when unset or empty."""
+    return os.environ.get(str(cfg.auth.token_env or "")) or None
