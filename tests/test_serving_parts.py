@@ -4,6 +4,7 @@ the app builder's args), jobs/serve_rm.py's refusals, the scorer's batching, and
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,65 @@ def test_config_problems_name_the_key_and_the_fix(args, needle):
 
 def test_default_config_has_no_problems_once_a_model_is_named():
     assert config_problems(load_settings({"model": "smollm2-135m-instruct"})) == []
+    assert config_problems(load_settings({"model": "smollm2-135m-instruct", "backend": "vllm"})) == []
+
+
+VLLM = {"model": "/a", "backend": "vllm"}
+
+
+@pytest.mark.parametrize("args,needle", [
+    ({"model": "/a", "backend": "onnx"}, "backend='onnx': choose transformers or vllm"),
+    ({**VLLM, "vllm.max_model_len": "1024"}, "vllm.max_model_len=1024 is below max_length=4096"),
+    ({**VLLM, "vllm.max_model_len": "0"}, "vllm.max_model_len must be at least 1"),
+    ({**VLLM, "vllm.gpu_memory_utilization": "1.5"}, "vllm.gpu_memory_utilization=1.5"),
+    ({**VLLM, "vllm.tensor_parallel_size": "2"},
+     "vllm.tensor_parallel_size=2 needs device=cuda and replica.num_gpus=2"),
+    ({**VLLM, "device": "cuda", "replica.num_gpus": "1", "vllm.tensor_parallel_size": "2"}, "replica.num_gpus=2"),
+    ({**VLLM, "vllm.max_num_seqs": "0"}, "vllm.max_num_seqs must be at least 1"),
+    ({**VLLM, "vllm.enforce_eager": "maybe"}, "vllm.enforce_eager='maybe'"),
+    ({**VLLM, "vllm.cpu_kvcache_space_gib": "0.5"}, "vllm.cpu_kvcache_space_gib=0.5: a whole number of GiB"),
+])
+def test_vllm_backend_config_problems_name_the_key_and_the_fix(args, needle):
+    problems = config_problems(load_settings(args))
+    assert any(needle in p for p in problems), problems
+
+
+def test_vllm_settings_are_checked_only_with_backend_vllm():
+    ignored = {"model": "/a", "vllm.max_model_len": "8", "vllm.tensor_parallel_size": "4"}
+    assert config_problems(load_settings(ignored)) == []
+    fine = {**VLLM, "max_length": "512", "vllm.max_model_len": "512", "device": "cuda", "replica.num_gpus": "2",
+            "vllm.tensor_parallel_size": "2"}
+    assert config_problems(load_settings(fine)) == []
+
+
+def test_vllm_engine_args_and_cpu_environment(monkeypatch):
+    from synpref.serving.vllm_scorer import cpu_environment, engine_args
+
+    options = dict(load_settings(VLLM).vllm)
+    kwargs = engine_args("/m", device="cpu", dtype="auto", max_length=512, options=options)
+    assert kwargs["runner"] == "pooling" and kwargs["dtype"] == "float32" and kwargs["max_model_len"] == 512
+    assert kwargs["skip_tokenizer_init"] and kwargs["enforce_eager"] and "max_num_seqs" not in kwargs
+    cuda = engine_args("/m", device="cuda", dtype="auto", max_length=512,
+                       options={**options, "max_model_len": 2048, "max_num_seqs": 8})
+    assert (cuda["dtype"], cuda["max_model_len"], cuda["max_num_seqs"]) == ("bfloat16", 2048, 8)
+    env = cpu_environment({**options, "cache_dir": "/tmp/vc", "cpu_omp_threads_bind": "0-1"})
+    assert env == {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "0-1", "VLLM_CACHE_ROOT": "/tmp/vc",
+                   "TORCHINDUCTOR_CACHE_DIR": "/tmp/vc/inductor"}
+    # null: the environment's binding if it has one, else every core this process may run on
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "3")
+    assert cpu_environment(options)["VLLM_CPU_OMP_THREADS_BIND"] == "3"
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND")
+    bound = cpu_environment(options)["VLLM_CPU_OMP_THREADS_BIND"]
+    assert set(parse_cores(bound)) == os.sched_getaffinity(0)
+
+
+def parse_cores(spec: str) -> list[int]:
+    """'0-3,6' -> [0, 1, 2, 3, 6]"""
+    cores = []
+    for part in spec.split(","):
+        first, _, last = part.partition("-")
+        cores += range(int(first), int(last or first) + 1)
+    return cores
 
 
 def test_serve_deploy_config_validates_and_builds():

@@ -45,11 +45,13 @@ def build_app(cfg) -> Application:
         raise ValueError("serving config: " + "; ".join(problems))
     specs = model_specs(cfg)
     batching = cfg.batching
+    vllm_options = OmegaConf.to_container(cfg.vllm, resolve=True) if cfg.backend == "vllm" else None
     replicas = {
         name: RewardModel.options(name=deployment_name(i, name), **deployment_options(cfg.replica)).bind(
-            spec["path"], device=cfg.device, dtype=cfg.dtype, max_batch_size=batching.max_batch_size,
-            batch_wait_timeout_s=batching.batch_wait_timeout_s,
-            max_tokens_per_forward=batching.max_tokens_per_forward, torch_threads=cfg.torch_threads)
+            spec["path"], backend=cfg.backend, device=cfg.device, dtype=cfg.dtype, max_length=spec["max_length"],
+            max_batch_size=batching.max_batch_size, batch_wait_timeout_s=batching.batch_wait_timeout_s,
+            max_tokens_per_forward=batching.max_tokens_per_forward, torch_threads=cfg.torch_threads,
+            vllm=vllm_options)
         for i, (name, spec) in enumerate(specs.items())
     }
     return RewardModelIngress.options(**deployment_options(cfg.ingress)).bind(

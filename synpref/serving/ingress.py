@@ -4,7 +4,7 @@ Every route checks the token first, then parses the body itself (so a malformed 
 that says so, not a framework 422), turns the request into token ids (native items through
 synpref.rm_format.rm_text; vLLM / OpenRLHF texts as the client formatted them, encoded like vLLM
 does), refuses what cannot be scored, and sends the ids in chunks to the model's replica
-(synpref.serving.replica), whose @serve.batch merges chunks of concurrent requests.
+(synpref.serving.replica), which batches the chunks of concurrent requests.
 Shapes: synpref.serving.protocol.
 """
 

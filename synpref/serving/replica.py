@@ -1,9 +1,14 @@
 """The model replica: one reward model on one device, scoring token ids in dynamic batches.
 
-The ingress (synpref.serving.ingress) sends chunks of at most `max_batch_size` token-id sequences;
-`@serve.batch` gathers chunks from concurrent requests into one batch counted in sequences
-(`batch_size_fn`), and the forward runs in a worker thread so the replica's event loop keeps
-accepting chunks for the next batch meanwhile.
+The ingress (synpref.serving.ingress) sends chunks of at most `max_batch_size` token-id sequences
+to `score`. Two backends (the config's `backend`):
+
+- transformers (synpref.serving.scorer): `@serve.batch` gathers chunks from concurrent requests
+  into one batch counted in sequences (`batch_size_fn`), and the forward runs in a worker thread so
+  the replica's event loop keeps accepting chunks for the next batch meanwhile.
+- vllm (synpref.serving.vllm_scorer): every sequence of a chunk goes to the vLLM engine as it
+  arrives; the engine's scheduler batches whatever is in flight (continuous batching), so a second
+  batcher in front of it would only add its wait.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import asyncio
 from ray import serve
 
 from synpref.models import resolve_model
-from synpref.serving.scorer import RewardScorer
 
 
 def sequences_in(chunks: list[list[list[int]]]) -> int:
@@ -23,18 +27,33 @@ def sequences_in(chunks: list[list[list[int]]]) -> int:
 
 @serve.deployment
 class RewardModel:
-    def __init__(self, model: str, *, device: str = "cpu", dtype: str = "auto", max_batch_size: int = 32,
-                 batch_wait_timeout_s: float = 0.01, max_tokens_per_forward: int = 16384,
-                 torch_threads: int | None = None):
+    def __init__(self, model: str, *, backend: str = "transformers", device: str = "cpu", dtype: str = "auto",
+                 max_length: int = 4096, max_batch_size: int = 32, batch_wait_timeout_s: float = 0.01,
+                 max_tokens_per_forward: int = 16384, torch_threads: int | None = None,
+                 vllm: dict | None = None):
         # resolved here, on the replica's node: built-ins convert and hub ids download where they run
-        self.scorer = RewardScorer(resolve_model(model), device=device, dtype=dtype,
-                                   max_tokens_per_forward=max_tokens_per_forward,
+        path = resolve_model(model)
+        self.engine = None
+        if backend == "vllm":
+            from synpref.serving.vllm_scorer import VllmScorer
+
+            self.engine = VllmScorer(path, device=device, dtype=dtype, max_length=max_length, options=vllm)
+            return
+        from synpref.serving.scorer import RewardScorer
+
+        self.scorer = RewardScorer(path, device=device, dtype=dtype, max_tokens_per_forward=max_tokens_per_forward,
                                    max_rows_per_forward=max_batch_size, torch_threads=torch_threads)
-        self.score.set_max_batch_size(max_batch_size)
-        self.score.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        self.score_batch.set_max_batch_size(max_batch_size)
+        self.score_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+
+    async def score(self, chunk: list[list[int]]) -> list[float]:
+        """One reward per token-id sequence of the chunk, in order."""
+        if self.engine is not None:
+            return await self.engine.score_ids(chunk)
+        return await self.score_batch(chunk)
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01, batch_size_fn=sequences_in)
-    async def score(self, chunks: list[list[list[int]]]) -> list[list[float]]:
+    async def score_batch(self, chunks: list[list[list[int]]]) -> list[list[float]]:
         flat = [ids for chunk in chunks for ids in chunk]
         rewards = await asyncio.to_thread(self.scorer.score_ids, flat)
         out, start = [], 0
@@ -42,3 +61,8 @@ class RewardModel:
             out.append(rewards[start:start + len(chunk)])
             start += len(chunk)
         return out
+
+    def __del__(self):
+        # Serve calls this as it stops the replica: stop the engine core process with it
+        if getattr(self, "engine", None) is not None:
+            self.engine.shutdown()

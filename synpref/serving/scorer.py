@@ -1,8 +1,9 @@
 """Reward-model inference in one process: token ids in, one reward per sequence out.
 
 The one forward path behind every score synpref serves or evaluates: a Serve replica
-(synpref.serving.deployments), the in-process mode of jobs/evaluate.py, and the tests' reference all
-call `RewardScorer.score_ids`. Texts are made with synpref.rm_format (chat template, BOS strip) and
+(synpref.serving.replica), the in-process mode of jobs/evaluate.py, and the tests' reference all
+call `RewardScorer.score_ids` (a replica with backend=vllm scores the same token ids through
+synpref.serving.vllm_scorer instead). Texts are made with synpref.rm_format (chat template, BOS strip) and
 encoded with its `encode`; the reward is read at each sequence's last real token
 (`rm_format.last_token_scores`, by attention mask, which is what vLLM's LAST pooling does too, so a
 text that ends in the pad token is still read at its end).

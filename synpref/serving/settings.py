@@ -70,12 +70,51 @@ def config_problems(cfg) -> list[str]:
     if cfg.batching.max_tokens_per_forward < 1 or cfg.batching.batch_wait_timeout_s < 0:
         problems.append("batching.max_tokens_per_forward must be at least 1 and batching.batch_wait_timeout_s "
                         "at least 0 (a sequence longer than the token budget still runs, alone)")
+    problems += vllm_problems(cfg)
     for part in ("replica", "ingress"):
         section = cfg[part]
         if section.max_ongoing_requests < 1:
             problems.append(f"{part}.max_ongoing_requests must be at least 1")
         if section.autoscaling_config is None and int(section.num_replicas) < 1:
             problems.append(f"{part}.num_replicas must be at least 1 (or set {part}.autoscaling_config)")
+    return problems
+
+
+def vllm_problems(cfg) -> list[str]:
+    """The backend key and, with backend=vllm, the vllm section."""
+    if cfg.backend not in ("transformers", "vllm"):
+        return [f"backend={cfg.backend!r}: choose transformers or vllm"]
+    if cfg.backend != "vllm":
+        return []
+    v, problems = cfg.vllm, []
+    try:
+        longest = max(spec["max_length"] for spec in model_specs(cfg).values())
+    except (KeyError, ValueError):  # no model, or one without a path: reported above
+        longest = None
+    if v.max_model_len is not None:
+        if int(v.max_model_len) < 1:
+            problems.append("vllm.max_model_len must be at least 1 (or null: each model's max_length)")
+        elif longest and longest > int(v.max_model_len):
+            problems.append(f"vllm.max_model_len={v.max_model_len} is below max_length={longest}: the ingress "
+                            "would pass sequences the engine refuses; raise it or set it to null")
+    if not 0 < float(v.gpu_memory_utilization) <= 1:
+        problems.append(f"vllm.gpu_memory_utilization={v.gpu_memory_utilization}: a fraction in (0, 1]")
+    tp = int(v.tensor_parallel_size)
+    if tp < 1:
+        problems.append("vllm.tensor_parallel_size must be at least 1")
+    elif tp > 1 and (cfg.device != "cuda" or float(cfg.replica.num_gpus) != tp):
+        problems.append(f"vllm.tensor_parallel_size={tp} needs device=cuda and replica.num_gpus={tp} "
+                        "(one GPU per shard, all in the replica); or set vllm.tensor_parallel_size=1")
+    for key in ("max_num_seqs", "max_num_batched_tokens"):
+        if v[key] is not None and int(v[key]) < 1:
+            problems.append(f"vllm.{key} must be at least 1 (or null: vLLM's default)")
+    if not isinstance(v.enforce_eager, bool):
+        problems.append(f"vllm.enforce_eager={v.enforce_eager!r}: true or false")
+    if v.enable_prefix_caching is not None and not isinstance(v.enable_prefix_caching, bool):
+        problems.append(f"vllm.enable_prefix_caching={v.enable_prefix_caching!r}: true, false or null")
+    if cfg.device == "cpu" and (not isinstance(v.cpu_kvcache_space_gib, int) or v.cpu_kvcache_space_gib < 1):
+        problems.append(f"vllm.cpu_kvcache_space_gib={v.cpu_kvcache_space_gib!r}: a whole number of GiB, at least 1 "
+                        "(vLLM reads VLLM_CPU_KVCACHE_SPACE as an integer)")
     return problems
 
 

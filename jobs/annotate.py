@@ -1,0 +1,237 @@
+"""Annotate pairs with the five preference attributes and label them with LLM judges (DESIGN.md 1-2).
+
+Reads:  data.input -- Parquet pairs (PAIR_SCHEMA), e.g. preprocess's pairs/status=kept
+        examples.verified -- human-verified pairs (D_gold) the judges see as examples
+Writes: data.output/pairs/status=kept|quarantined/  every input pair exactly once: kept with
+        attributes, judge_votes, judge_label, judge_agreement, judge_examples; or quarantined with why
+        data.output/stats.json, config.yaml, _SUCCESS (synpref.runs); _work/ (a killed job resumes there)
+Steps:  attributes (vLLM, JSON-schema output, retries) -> retrieve k nearest verified examples
+        -> judge (judges x samples x both orders, retries) -> votes aggregated per pair
+
+    python jobs/annotate.py data.input=out/clean/pairs/status=kept data.output=out/ann examples.verified=out/gold
+    ray job submit --working-dir . -- python jobs/annotate.py engine.device=cuda data.input=s3://... data.output=s3://...
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import numpy as np
+import pyarrow.dataset as pads
+import ray
+from omegaconf import DictConfig, OmegaConf
+from ray.data import ActorPoolStrategy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
+
+from synpref import runs, storage  # noqa: E402
+from synpref.annotate import (STAGES, as_annotated, attribute_check, attribute_request,  # noqa: E402
+                              has_attributes, judge_requests, labelled_pair, quarantined_pairs, verdict_check,
+                              with_attributes)
+from synpref.attributes import attribute_schema  # noqa: E402
+from synpref.llm_pass import answered, processor_config, run_with_retries  # noqa: E402
+from synpref.models import resolve_model  # noqa: E402
+from synpref.protocol import load_protocol, missing_guidelines  # noqa: E402
+from synpref.retrieval import INDEX_KINDS, Embedder, RetrieveExamples, embedding_text  # noqa: E402
+from synpref.schema import KEPT  # noqa: E402
+from synpref.stats import format_table, outcome_counts, summary  # noqa: E402
+from synpref.tracking import init_wandb  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+ENGINE_EXECUTION_KEYS = ("actors", "batch_size", "max_num_seqs", "enable_prefix_caching", "enable_chunked_prefill",
+                         "gpu_memory_utilization", "accelerator_type", "cpus_per_actor", "helper_num_cpus",
+                         "cpu_kvcache_space_gib", "cpu_threads_bind")
+
+
+def check_config(cfg: DictConfig) -> list[str]:
+    problems = []
+    if cfg.engine.device not in ("cpu", "cuda"):
+        problems.append(f"engine.device={cfg.engine.device!r}: choose cpu or cuda")
+    if cfg.examples.index not in INDEX_KINDS:
+        problems.append(f"examples.index={cfg.examples.index!r}: choose one of {', '.join(INDEX_KINDS)}")
+    if not cfg.judges:
+        problems.append("judges is empty: name at least one, e.g. judges=[{name: j, model: ..., samples: 1, temperature: 0.7}]")
+    names = [j.name for j in cfg.judges]
+    if len(set(names)) != len(names) or any(":" in n for n in names):
+        problems.append(f"judge names {names} must be distinct and contain no ':'")
+    if any(j.samples < 1 for j in cfg.judges) or cfg.examples.k < 0 or cfg.engine.actors < 1:
+        problems.append("judges[].samples and engine.actors must be at least 1, examples.k at least 0")
+    if min(cfg.annotator.max_retries, cfg.judging.max_retries) < 0:
+        problems.append("max_retries must be at least 0")
+    return problems
+
+
+def union_all(datasets: list):
+    return datasets[0].union(*datasets[1:]) if len(datasets) > 1 else datasets[0]
+
+
+def union_nonempty(datasets: list):
+    """The union of the datasets that hold rows (an empty filter result has no schema to union), or None."""
+    return union_all([d for d in datasets if d.count()] or [None])
+
+
+def protocol_path(path: str) -> str:
+    return str(REPO / path) if not Path(path).is_absolute() and (REPO / path).exists() else path
+
+
+def load_verified(paths, limit_k: int) -> list[dict]:
+    """The human-verified pairs usable as examples: labelled chosen or flipped (undecidable is out)."""
+    if not paths or not limit_k:
+        return []
+    rows = []
+    for path in storage.as_list(paths):
+        fs, local = storage.filesystem(storage.absolute(path))
+        table = pads.dataset(local, filesystem=fs, format="parquet", partitioning="hive").to_table()
+        rows += [r for r in table.to_pylist() if r.get("human_label") in ("chosen", "flipped")]
+    if not rows:
+        raise ValueError(f"examples.verified={paths} holds no pair with human_label chosen or flipped")
+    return rows
+
+
+def annotation_figures(pairs_path: str, seconds: float, n_in: int) -> dict:
+    """The summary beside the stage table: labels, agreement with the data's label, position bias."""
+    fs, path = storage.filesystem(pairs_path)
+    kept_path = f"{path}/status={KEPT}"
+    labels, both, inconsistent, agreement = {}, 0, 0, []
+    if fs.get_file_info(kept_path).type.name != "NotFound":
+        table = pads.dataset(kept_path, filesystem=fs, format="parquet").to_table(
+            columns=["judge_label", "judge_votes", "judge_agreement"])
+        for label, votes, share in zip(*(table[c].to_pylist() for c in table.column_names)):
+            labels[label] = labels.get(label, 0) + 1
+            agreement.append(share)
+            samples = {(v["judge"], v["sample"]): v["position_consistent"] for v in votes}
+            both += sum(c is not None for c in samples.values())
+            inconsistent += sum(c is False for c in samples.values())
+    labelled = sum(labels.values())
+    return {
+        "pairs_labelled": labelled,
+        "labels": labels,
+        "agreement_with_original_label": round(labels.get("chosen", 0) / labelled, 4) if labelled else None,
+        "mean_judge_agreement": round(sum(agreement) / len(agreement), 4) if agreement else None,
+        "position_bias_rate": round(inconsistent / both, 4) if both else None,
+        "samples_asked_both_orders": both,
+        "pairs_per_second": round(n_in / max(seconds, 1e-9), 3),
+    }
+
+
+@hydra.main(config_path="../conf", config_name="annotate", version_base=None)
+def main(cfg: DictConfig) -> dict:
+    problems = check_config(cfg)
+    taxonomy = OmegaConf.to_container(cfg.taxonomy)
+    protocol = load_protocol(protocol_path(cfg.protocol))
+    problems += [f"protocol {cfg.protocol} has no section '## {t}'" for t in missing_guidelines(protocol, taxonomy)]
+    if problems:
+        sys.exit("\n".join(problems))
+    output = storage.absolute(cfg.data.output)
+    inputs = [storage.absolute(p) for p in storage.as_list(cfg.data.input)]
+    settings = {"input": inputs, "protocol_text": protocol, **OmegaConf.to_container(cfg, resolve=True)}
+    for key in ("overwrite", "ray", "wandb"):  # how a run is executed, not what it computes
+        settings.pop(key)
+    for key in ENGINE_EXECUTION_KEYS:  # a killed run may resume with more actors, bigger batches, ...
+        settings["engine"].pop(key)
+    if runs.already_done(output, settings, overwrite=cfg.overwrite):
+        print(f"{output} already holds this run (see {output}/stats.json); overwrite=true redoes it")
+        return storage.read_json(storage.join(output, "stats.json"))
+    runs.start(output, OmegaConf.to_yaml(cfg, resolve=True))
+    work = runs.work_dir(output, settings, overwrite=cfg.overwrite)
+
+    ray.init(address=cfg.ray.address, num_cpus=cfg.ray.num_cpus, log_to_driver=True)
+    started = time.time()
+    pairs = ray.data.read_parquet(inputs)
+    if "status" in pairs.columns():
+        pairs = pairs.filter(lambda row: row["status"] == KEPT)
+    if cfg.data.limit:
+        pairs = pairs.limit(cfg.data.limit)
+    n_in = pairs.count()
+    if n_in == 0:
+        sys.exit(f"no kept pairs in {inputs}")
+
+    # 1. the five attributes, one structured-output request per pair (reuse_existing: only those without)
+    schema = attribute_schema(taxonomy)
+    annotated, attr_failed = [], None
+    to_annotate = pairs
+    if cfg.annotator.reuse_existing:
+        to_annotate = pairs.filter(lambda row: not has_attributes(row))
+        annotated.append(pairs.filter(has_attributes).map(as_annotated))
+    if to_annotate.count():
+        requests = to_annotate.map(attribute_request,
+                                   fn_kwargs=dict(taxonomy=taxonomy, schema=schema, cfg=cfg.annotator))
+        attr_paths, attr_failed = run_with_retries(
+            requests, config=processor_config(cfg.engine, resolve_model(cfg.annotator.model)),
+            check=attribute_check(schema), work=storage.join(work, "attributes"),
+            max_retries=cfg.annotator.max_retries, retry_temperature=cfg.retry_temperature)
+        annotated.append(answered(attr_paths).map(with_attributes))
+    annotated = union_nonempty(annotated)
+    outcomes = []
+    if attr_failed is not None:
+        outcomes.append(attr_failed.map_batches(quarantined_pairs, batch_format="pyarrow",
+                                                fn_kwargs=dict(stage="attributes")))
+
+    if annotated is not None:
+        # 2. the k nearest human-verified examples of each annotated pair
+        retrieved = storage.join(work, "retrieved")
+        if not storage.exists(storage.join(retrieved, "_DONE")):
+            verified = load_verified(cfg.examples.verified, cfg.examples.k)
+            vectors = (Embedder(cfg.examples.embedder, cfg.examples.device)([embedding_text(p) for p in verified])
+                       if verified else np.zeros((0, 1), np.float32))
+            print(f"example index: {len(verified)} verified pairs, {cfg.examples.index}")
+            storage.delete_dir(retrieved)
+            annotated.map_batches(
+                RetrieveExamples, batch_format="numpy", batch_size=256, num_cpus=cfg.examples.num_cpus,
+                compute=ActorPoolStrategy(min_size=1, max_size=cfg.examples.actors),
+                fn_constructor_kwargs=dict(verified=verified, vectors=vectors, k=cfg.examples.k,
+                                           embedder=cfg.examples.embedder, index=cfg.examples.index,
+                                           device=cfg.examples.device),
+            ).write_parquet(retrieved)
+            storage.write_text(storage.join(retrieved, "_DONE"), "")
+
+        # 3. the judges: one round per judge model (its judges' samples x orders share the engine)
+        by_model: dict[str, list] = {}
+        for judge in cfg.judges:
+            by_model.setdefault(judge.model, []).append(judge)
+        voted, failed = [], []
+        for i, (model, judges) in enumerate(by_model.items()):
+            names = {j.name for j in judges}
+            questions = ray.data.read_parquet(retrieved).flat_map(
+                judge_requests, fn_kwargs=dict(judges=judges, protocol=protocol, cfg=cfg.judging)
+            ).filter(lambda row, names=names: row["judge"] in names).drop_columns(["judge"])
+            paths, judge_failed = run_with_retries(
+                questions, config=processor_config(cfg.engine, resolve_model(model)), check=verdict_check,
+                work=storage.join(work, f"judge-{i}"), max_retries=cfg.judging.max_retries,
+                retry_temperature=cfg.retry_temperature)
+            voted.append(answered(paths))
+            if judge_failed is not None:
+                failed.append(judge_failed)
+        votes = union_nonempty(voted + failed)  # every question of every pair: answered or failed
+        outcomes.append(votes.groupby("pair_id").map_groups(labelled_pair, batch_format="pyarrow"))
+
+    pairs_path = storage.join(output, "pairs")
+    storage.delete_dir(pairs_path)
+    union_all(outcomes).write_parquet(pairs_path, partition_cols=["status"])
+    elapsed = time.time() - started
+
+    stats = summary(outcome_counts(pairs_path), STAGES, unit="pairs")
+    stats.update(job="annotate", seconds=round(elapsed, 2), output=output,
+                 **annotation_figures(pairs_path, elapsed, n_in))
+    if stats["records_in"] != n_in:
+        stats["reconcile"]["ok"] = False
+        stats["reconcile"]["problems"].append(f"{n_in} pairs read but {stats['records_in']} rows written")
+    print(format_table(stats))
+    print(f"{stats['pairs_labelled']} pairs labelled in {elapsed:.1f} s ({stats['pairs_per_second']} pairs/s); "
+          f"labels {stats['labels']}; agreement with the original label "
+          f"{stats['agreement_with_original_label']}; position-bias rate {stats['position_bias_rate']} "
+          f"of {stats['samples_asked_both_orders']} samples asked in both orders")
+    run = init_wandb(cfg.wandb, job="annotate", run_dir=output, config=settings)
+    if run:
+        run.summary.update({k: v for k, v in stats.items() if isinstance(v, (int, float))})
+        run.finish()
+    runs.finish(output, settings, stats)
+    if not stats["reconcile"]["ok"]:
+        sys.exit("counts do not reconcile: " + "; ".join(stats["reconcile"]["problems"]))
+    return stats
+
+
+if __name__ == "__main__":
+    main()
