@@ -137,7 +137,7 @@ def main(cfg: DictConfig) -> dict:
     runs.start(output, OmegaConf.to_yaml(cfg, resolve=True))
     work = runs.work_dir(output, settings, overwrite=cfg.overwrite)
 
-    ray.init(address=cfg.ray.address, num_cpus=cfg.ray.num_cpus, log_to_driver=True)
+    ray.init(address=cfg.ray.address, num_cpus=runs.local_num_cpus(cfg.ray.address, cfg.ray.num_cpus))
     started = time.time()
     pairs = ray.data.read_parquet(inputs)
     if "status" in pairs.columns():

@@ -56,7 +56,8 @@ def main(cfg: DictConfig) -> dict:
         return storage.read_json(storage.join(output, "stats.json"))
     runs.start(output, OmegaConf.to_yaml(cfg, resolve=True))
 
-    ray.init(address=cfg.ray.address, num_cpus=cfg.ray.num_cpus, log_to_driver=True)
+    ray.init(address=cfg.ray.address, num_cpus=runs.local_num_cpus(cfg.ray.address, cfg.ray.num_cpus),
+             log_to_driver=True)
     started = time.time()
 
     ngram_index = None

@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
+from synpref import runs  # noqa: E402
 from synpref.serving.app import build_app  # noqa: E402
 from synpref.serving.settings import auth_token, config_problems, load_settings, model_specs  # noqa: E402
 
@@ -53,7 +54,7 @@ def main(cfg: DictConfig) -> None:
     from ray import serve
 
     check_config(cfg)
-    ray.init(address=cfg.ray.address, num_cpus=cfg.ray.num_cpus)
+    ray.init(address=cfg.ray.address, num_cpus=runs.local_num_cpus(cfg.ray.address, cfg.ray.num_cpus))
     serve.start(http_options={"host": cfg.http.host, "port": cfg.http.port})
     serve.run(build_app(cfg), name="synpref-rm", route_prefix="/")
     url = f"http://{cfg.http.host}:{cfg.http.port}"

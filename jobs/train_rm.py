@@ -89,8 +89,8 @@ def main(cfg: DictConfig) -> dict:
     env_vars = {"OMP_NUM_THREADS": str(cfg.cpus_per_worker), "TOKENIZERS_PARALLELISM": "false"}
     if cfg.device == "cpu":
         env_vars["DS_ACCELERATOR"] = "cpu"
-    num_cpus = cfg.ray.num_cpus
-    if num_cpus is None and cfg.ray.address is None and not ray.is_initialized():
+    num_cpus = runs.local_num_cpus(cfg.ray.address, cfg.ray.num_cpus)
+    if num_cpus is None and not runs.joins_cluster(cfg.ray.address) and not ray.is_initialized():
         # a local cluster: the training workers hold their CPUs for the whole run, so leave two
         # logical CPUs for the Ray Data tasks that feed them (else the read waits forever)
         num_cpus = cfg.workers * cfg.cpus_per_worker + 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 from synpref import storage
 
@@ -57,3 +58,14 @@ def work_dir(output: str, settings: dict, *, overwrite: bool) -> str:
         storage.delete_dir(work)
         storage.write_text(stamp, fingerprint)
     return work
+
+
+def joins_cluster(address: str | None) -> bool:
+    """ray.init will join a running cluster: ray.address is set, or `ray job submit` set RAY_ADDRESS."""
+    return bool(address or os.environ.get("RAY_ADDRESS"))
+
+
+def local_num_cpus(address: str | None, requested: int | None) -> int | None:
+    """num_cpus for ray.init: only when it starts a local cluster (Ray refuses num_cpus when joining
+    one, and the cluster's own resources apply there)."""
+    return None if joins_cluster(address) else requested

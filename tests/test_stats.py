@@ -30,3 +30,13 @@ def test_reconcile_catches_an_unknown_stage():
     s = summary(c, STAGES)
     assert not s["reconcile"]["ok"]
     assert "mystery" in s["reconcile"]["problems"][-1] or "mystery" in " ".join(s["reconcile"]["problems"])
+
+
+def test_num_cpus_only_for_a_local_cluster(monkeypatch):
+    from synpref.runs import local_num_cpus
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert local_num_cpus(None, 4) == 4
+    assert local_num_cpus("auto", 4) is None
+    monkeypatch.setenv("RAY_ADDRESS", "http://127.0.0.1:8265")  # what `ray job submit` sets for a job
+    assert local_num_cpus(None, 4) is None

@@ -1,0 +1,134 @@
+"""Score pairs with reward models: r(chosen), r(rejected), p = sigmoid(r_chosen - r_rejected) per model
+in each pair's rm_scores (DESIGN.md sections 2-3: the best RM's p for retrieval and Stage 2, the gold
+RM's for the keep rule). Several models score in one pass over the data.
+
+Reads:  data.input -- Parquet pairs (PAIR_SCHEMA): a pairs/ folder (every status) or pairs/status=kept
+Writes: data.output/pairs/status=kept|quarantined|.../  every input row exactly once: kept pairs scored
+        (too long: truncated and marked, or quarantined too_long, by `overflow`); rows not kept unchanged
+        data.output/stats.json, config.yaml, _SUCCESS (synpref.runs); a re-run of a finished output skips
+Backends: transformers (synpref.rm_scoring.ScorePairs actors, CPU or GPU) | vllm (ray.data.llm classify)
+
+    python jobs/score.py data.input=out/ann/pairs data.output=out/scored 'models=[{name: best, path: out/rm/model}]'
+    ray job submit --working-dir . -- python jobs/score.py device=cuda actors=8 batch_size=512 \
+        'models=[{name: best, path: s3://b/rm}, {name: gold, path: s3://b/gold}]' data.input=s3://... data.output=s3://...
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import ray
+from omegaconf import DictConfig, OmegaConf
+from ray.data import ActorPoolStrategy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
+
+from synpref import runs, storage  # noqa: E402
+from synpref.rm_scoring import (BACKENDS, OVERFLOW_POLICIES, ScorePairs, format_models, score_stats,  # noqa: E402
+                                score_with_vllm, status_counts)
+from synpref.serving.scorer import DTYPES  # noqa: E402
+from synpref.stats import format_table  # noqa: E402
+from synpref.tracking import init_wandb  # noqa: E402
+
+# how a run is executed, not what it computes: a finished run with other values of these is still done
+EXECUTION_KEYS = ("overwrite", "ray", "wandb", "actors", "batch_size", "transformers", "vllm")
+COUNT_COLUMNS = ["status", "stage", "reason", "record_pair_index"]
+
+
+def check_config(cfg: DictConfig) -> list[str]:
+    problems = []
+    if cfg.backend not in BACKENDS:
+        problems.append(f"backend={cfg.backend!r}: choose one of {', '.join(BACKENDS)}")
+    if cfg.overflow not in OVERFLOW_POLICIES:
+        problems.append(f"overflow={cfg.overflow!r}: choose one of {', '.join(OVERFLOW_POLICIES)}")
+    if cfg.device not in ("cpu", "cuda") or cfg.dtype not in DTYPES:
+        problems.append(f"device={cfg.device!r} dtype={cfg.dtype!r}: choose device cpu|cuda, dtype in {DTYPES}")
+    if not cfg.models or any(not m.get("name") or not m.get("path") for m in cfg.models):
+        problems.append("models: give at least one {name, path}, e.g. 'models=[{name: best, path: out/rm/model}]'")
+    names = [m.get("name") for m in cfg.models or []]
+    if len(set(names)) != len(names):
+        problems.append(f"models: names {names} must be distinct (each is one rm_scores entry)")
+    if cfg.actors < 1 or cfg.batch_size < 1 or cfg.max_length < 2:
+        problems.append("actors and batch_size must be at least 1, max_length at least 2")
+    return problems
+
+
+def read_pairs(inputs: list[str], limit):
+    """The input, read the same way for counting and for scoring (a limit takes the same first rows)."""
+    if limit:
+        ray.data.DataContext.get_current().execution_options.preserve_order = True
+    pairs = ray.data.read_parquet(inputs)
+    return pairs.limit(limit) if limit else pairs
+
+
+def scored_dataset(cfg: DictConfig, pairs):
+    models = OmegaConf.to_container(cfg.models, resolve=True)
+    if cfg.backend == "vllm":
+        dtype = cfg.dtype if cfg.dtype != "auto" else ("float32" if cfg.device == "cpu" else "bfloat16")
+        engine = OmegaConf.create({**OmegaConf.to_container(cfg.vllm, resolve=True), "device": cfg.device,
+                                   "dtype": dtype, "actors": cfg.actors, "batch_size": cfg.batch_size,
+                                   "max_model_len": cfg.max_length})
+        return score_with_vllm(pairs, models, engine=engine, max_length=cfg.max_length, overflow=cfg.overflow)
+    t = cfg.transformers
+    resources = dict(num_gpus=t.gpus_per_actor) if cfg.device == "cuda" else dict(num_cpus=t.cpus_per_actor)
+    return pairs.map_batches(
+        ScorePairs, batch_format="pyarrow", batch_size=cfg.batch_size,
+        compute=ActorPoolStrategy(min_size=1, max_size=cfg.actors),
+        fn_constructor_kwargs=dict(models=models, max_length=cfg.max_length, overflow=cfg.overflow, device=cfg.device,
+                                   dtype=cfg.dtype, max_tokens_per_forward=t.max_tokens_per_forward,
+                                   max_rows_per_forward=t.max_rows_per_forward, torch_threads=t.torch_threads),
+        **resources)
+
+
+@hydra.main(config_path="../conf", config_name="score", version_base=None)
+def main(cfg: DictConfig) -> dict:
+    problems = check_config(cfg)
+    if problems:
+        sys.exit("\n".join(problems))
+    output = storage.absolute(cfg.data.output)
+    inputs = [storage.absolute(p) for p in storage.as_list(cfg.data.input)]
+    settings = {"input": inputs, **OmegaConf.to_container(cfg, resolve=True)}
+    for key in EXECUTION_KEYS:
+        settings.pop(key)
+    if runs.already_done(output, settings, overwrite=cfg.overwrite):
+        print(f"{output} already holds this run (see {output}/stats.json); overwrite=true redoes it")
+        return storage.read_json(storage.join(output, "stats.json"))
+    runs.start(output, OmegaConf.to_yaml(cfg, resolve=True))
+
+    joins_cluster = bool(cfg.ray.address or os.environ.get("RAY_ADDRESS"))  # then Ray refuses num_cpus
+    ray.init(address=cfg.ray.address, num_cpus=None if joins_cluster else cfg.ray.num_cpus, log_to_driver=True)
+    started = time.time()
+    columns = [c for c in COUNT_COLUMNS if c in read_pairs(inputs, cfg.data.limit).columns()]
+    input_counts = status_counts(read_pairs(inputs, cfg.data.limit).select_columns(columns)
+                                 .iter_batches(batch_format="pyarrow", batch_size=65536))
+    if not sum(input_counts.values()):
+        sys.exit(f"no pairs in {inputs}")
+
+    pairs_path = storage.join(output, "pairs")
+    storage.delete_dir(pairs_path)  # an unfinished earlier run of this output is redone whole
+    scored_dataset(cfg, read_pairs(inputs, cfg.data.limit)).write_parquet(pairs_path, partition_cols=["status"])
+    elapsed = time.time() - started
+
+    names = [m.name for m in cfg.models]
+    stats = score_stats(input_counts, pairs_path, names, elapsed)
+    stats.update(output=output, backend=cfg.backend)
+    print(format_table(stats))
+    print(format_models(stats["models"]))
+    print(f"{stats['pairs_scored']} pairs scored by {len(names)} model(s) in {elapsed:.1f} s "
+          f"({stats['pairs_per_second']} pairs/s, {cfg.backend} on {cfg.device}); {stats['pairs_truncated']} truncated "
+          f"to max_length={cfg.max_length}; {stats['passed_through']} rows not kept passed through")
+    run = init_wandb(cfg.wandb, job="score", run_dir=output, config=settings)
+    if run:
+        run.summary.update({k: v for k, v in stats.items() if isinstance(v, (int, float))})
+        run.summary.update({f"{m}/{k}": v for m, f in stats["models"].items() for k, v in f.items()})
+        run.finish()
+    runs.finish(output, settings, stats)
+    if not stats["reconcile"]["ok"]:
+        sys.exit("counts do not reconcile: " + "; ".join(stats["reconcile"]["problems"]))
+    return stats
+
+
+if __name__ == "__main__":
+    main()
