@@ -227,9 +227,7 @@ def main(cfg: DictConfig) -> dict:
     if run:
         run.summary.update({k: v for k, v in stats.items() if isinstance(v, (int, float))})
         run.finish()
-    runs.finish(output, settings, stats)
-    if not stats["reconcile"]["ok"]:
-        sys.exit("counts do not reconcile: " + "; ".join(stats["reconcile"]["problems"]))
+    runs.finish_reconciled(output, settings, stats)
     return stats
 
 

@@ -95,9 +95,7 @@ def main(cfg: DictConfig) -> dict:
         run.log({f"{row['stage']}/{k}": row[k] for row in stats["stages"] for k in ("in", "kept")})
         run.summary.update(stats["totals"])
         run.finish()
-    runs.finish(output, settings, stats)
-    if not stats["reconcile"]["ok"]:
-        sys.exit("counts do not reconcile: " + "; ".join(stats["reconcile"]["problems"]))
+    runs.finish_reconciled(output, settings, stats)
     return stats
 
 

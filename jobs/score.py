@@ -13,7 +13,6 @@ Backends: transformers (synpref.rm_scoring.ScorePairs actors, CPU or GPU) | vllm
         'models=[{name: best, path: s3://b/rm}, {name: gold, path: s3://b/gold}]' data.input=s3://... data.output=s3://...
 """
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -97,8 +96,8 @@ def main(cfg: DictConfig) -> dict:
         return storage.read_json(storage.join(output, "stats.json"))
     runs.start(output, OmegaConf.to_yaml(cfg, resolve=True))
 
-    joins_cluster = bool(cfg.ray.address or os.environ.get("RAY_ADDRESS"))  # then Ray refuses num_cpus
-    ray.init(address=cfg.ray.address, num_cpus=None if joins_cluster else cfg.ray.num_cpus, log_to_driver=True)
+    ray.init(address=cfg.ray.address, num_cpus=runs.local_num_cpus(cfg.ray.address, cfg.ray.num_cpus),
+             log_to_driver=True)
     started = time.time()
     columns = [c for c in COUNT_COLUMNS if c in read_pairs(inputs, cfg.data.limit).columns()]
     input_counts = status_counts(read_pairs(inputs, cfg.data.limit).select_columns(columns)
@@ -124,9 +123,7 @@ def main(cfg: DictConfig) -> dict:
         run.summary.update({k: v for k, v in stats.items() if isinstance(v, (int, float))})
         run.summary.update({f"{m}/{k}": v for m, f in stats["models"].items() for k, v in f.items()})
         run.finish()
-    runs.finish(output, settings, stats)
-    if not stats["reconcile"]["ok"]:
-        sys.exit("counts do not reconcile: " + "; ".join(stats["reconcile"]["problems"]))
+    runs.finish_reconciled(output, settings, stats)
     return stats
 
 

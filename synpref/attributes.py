@@ -63,15 +63,22 @@ def attribute_messages(pair: dict, taxonomy, *, max_chars: int) -> list[dict]:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def check_answer(text: str | None, n_tokens: int, max_tokens: int, schema: dict) -> tuple[dict | None, str | None]:
-    """(attributes, None) for an answer that fits the schema, else (None, why): empty_answer,
-    truncated (stopped at max_tokens), invalid_json or schema_mismatch:<what>."""
+def json_answer(text: str | None, n_tokens: int, max_tokens: int) -> tuple[object, str | None]:
+    """(the parsed JSON, None), or (None, why): empty_answer, truncated (stopped at max_tokens), invalid_json."""
     if not text or not text.strip():
         return None, "empty_answer"
     try:
-        value = json.loads(text)
+        return json.loads(text), None
     except json.JSONDecodeError:
         return None, "truncated" if n_tokens >= max_tokens else "invalid_json"
+
+
+def check_answer(text: str | None, n_tokens: int, max_tokens: int, schema: dict) -> tuple[dict | None, str | None]:
+    """(attributes, None) for an answer that fits the schema, else (None, why): empty_answer,
+    truncated (stopped at max_tokens), invalid_json or schema_mismatch:<what>."""
+    value, error = json_answer(text, n_tokens, max_tokens)
+    if error:
+        return None, error
     problem = schema_problem(value, schema)
     if problem:
         return None, f"schema_mismatch:{problem}"

@@ -15,10 +15,9 @@ across judges; judge_agreement is the share of counted sample votes that agree w
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 
-from synpref.attributes import clip, conversation_text
+from synpref.attributes import clip, conversation_text, json_answer
 
 CANDIDATES = ("Candidate 1", "Candidate 2")
 ORIGINAL = "original"  # chosen shown as Candidate 1
@@ -81,12 +80,9 @@ def judge_messages(pair: dict, order: str, guidelines: str, examples: list[dict]
 def check_verdict(text: str | None, n_tokens: int, max_tokens: int, order: str) -> tuple[dict | None, str | None]:
     """({"verdict": chosen|rejected, "rationale"}, None) or (None, why): empty_answer, truncated,
     invalid_json, schema_mismatch:<what>."""
-    if not text or not text.strip():
-        return None, "empty_answer"
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return None, "truncated" if n_tokens >= max_tokens else "invalid_json"
+    value, error = json_answer(text, n_tokens, max_tokens)
+    if error:
+        return None, error
     if not isinstance(value, dict) or value.get("better") not in CANDIDATES:
         return None, "schema_mismatch:better"
     shown_first = value["better"] == CANDIDATES[0]

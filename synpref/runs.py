@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 
 from synpref import storage
 
@@ -45,6 +46,13 @@ def start(output: str, config_yaml: str) -> None:
 def finish(output: str, settings: dict, stats: dict) -> None:
     storage.write_json(storage.join(output, "stats.json"), stats)
     storage.write_json(storage.join(output, SUCCESS), {"fingerprint": config_fingerprint(settings)})
+
+
+def finish_reconciled(output: str, settings: dict, stats: dict) -> None:
+    """finish(), then exit non-zero when the stage counts (stats["reconcile"]) do not add up."""
+    finish(output, settings, stats)
+    if not stats["reconcile"]["ok"]:
+        sys.exit("counts do not reconcile: " + "; ".join(stats["reconcile"]["problems"]))
 
 
 def work_dir(output: str, settings: dict, *, overwrite: bool) -> str:
