@@ -26,11 +26,7 @@ $(STAMP): requirements/cpu.lock pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(PY) -m synpref.demo_pool $(DEMO)/raw
-	$(PY) jobs/preprocess.py data.input=$(DEMO)/raw data.output=$(DEMO)/preprocess \
-	    "decontam.benchmarks=[$(DEMO)/benchmarks$(if $(SYNPREF_BENCHMARKS),$(comma)$(SYNPREF_BENCHMARKS))]" overwrite=true
-
-comma := ,
+	$(PY) jobs/pipeline.py output=$(DEMO) $(DEMO_ARGS)
 
 test: install
 	$(PY) -m pytest -m "not e2e and not gpu" -q

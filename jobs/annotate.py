@@ -7,12 +7,12 @@ Writes: data.output/pairs/status=kept|quarantined/  every input pair exactly onc
         data.output/stats.json, config.yaml, _SUCCESS (synpref.runs); _work/ (a killed job resumes there)
 Steps:  attributes (vLLM, JSON-schema output, retries) -> retrieve k nearest verified examples
         -> judge (judges x samples x both orders, retries) -> votes aggregated per pair
+        (judging.enabled=false stops after the attributes: the pool pass before Stage 1)
 
     python jobs/annotate.py data.input=out/clean/pairs/status=kept data.output=out/ann examples.verified=out/gold
     ray job submit --working-dir . -- python jobs/annotate.py engine.device=cuda data.input=s3://... data.output=s3://...
 """
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted work
 
 from synpref import runs, storage  # noqa: E402
 from synpref.annotate import (STAGES, as_annotated, attribute_check, attribute_request,  # noqa: E402
-                              has_attributes, judge_requests, labelled_pair, quarantined_pairs, verdict_check,
-                              with_attributes)
+                              has_attributes, judge_requests, labelled_pair, quarantined_pairs, unjudged_pairs,
+                              verdict_check, with_attributes)
 from synpref.attributes import attribute_schema  # noqa: E402
 from synpref.llm_pass import answered, processor_config, run_with_retries  # noqa: E402
 from synpref.models import resolve_model  # noqa: E402
@@ -51,7 +51,7 @@ def check_config(cfg: DictConfig) -> list[str]:
         problems.append(f"engine.device={cfg.engine.device!r}: choose cpu or cuda")
     if cfg.examples.index not in INDEX_KINDS:
         problems.append(f"examples.index={cfg.examples.index!r}: choose one of {', '.join(INDEX_KINDS)}")
-    if not cfg.judges:
+    if cfg.judging.enabled and not cfg.judges:
         problems.append("judges is empty: name at least one, e.g. judges=[{name: j, model: ..., samples: 1, temperature: 0.7}]")
     names = [j.name for j in cfg.judges]
     if len(set(names)) != len(names) or any(":" in n for n in names):
@@ -99,6 +99,8 @@ def annotation_figures(pairs_path: str, seconds: float, n_in: int) -> dict:
         table = pads.dataset(kept_path, filesystem=fs, format="parquet").to_table(
             columns=["judge_label", "judge_votes", "judge_agreement"])
         for label, votes, share in zip(*(table[c].to_pylist() for c in table.column_names)):
+            if label is None:  # attributes only (judging.enabled=false)
+                continue
             labels[label] = labels.get(label, 0) + 1
             agreement.append(share)
             samples = {(v["judge"], v["sample"]): v["position_consistent"] for v in votes}
@@ -149,7 +151,8 @@ def main(cfg: DictConfig) -> dict:
         sys.exit(f"no kept pairs in {inputs}")
 
     # 1. the five attributes, one structured-output request per pair (reuse_existing: only those without)
-    schema = attribute_schema(taxonomy)
+    schema = attribute_schema(taxonomy, max_desired=cfg.annotator.max_desired_attributes,
+                              max_chars=cfg.annotator.max_guideline_chars)
     annotated, attr_failed = [], None
     to_annotate = pairs
     if cfg.annotator.reuse_existing:
@@ -169,7 +172,9 @@ def main(cfg: DictConfig) -> dict:
         outcomes.append(attr_failed.map_batches(quarantined_pairs, batch_format="pyarrow",
                                                 fn_kwargs=dict(stage="attributes")))
 
-    if annotated is not None:
+    if annotated is not None and not cfg.judging.enabled:
+        outcomes.append(annotated.map_batches(unjudged_pairs, batch_format="pyarrow"))
+    elif annotated is not None:
         # 2. the k nearest human-verified examples of each annotated pair
         retrieved = storage.join(work, "retrieved")
         if not storage.exists(storage.join(retrieved, "_DONE")):
@@ -212,7 +217,7 @@ def main(cfg: DictConfig) -> dict:
     union_all(outcomes).write_parquet(pairs_path, partition_cols=["status"])
     elapsed = time.time() - started
 
-    stats = summary(outcome_counts(pairs_path), STAGES, unit="pairs")
+    stats = summary(outcome_counts(pairs_path), STAGES if cfg.judging.enabled else STAGES[:1], unit="pairs")
     stats.update(job="annotate", seconds=round(elapsed, 2), output=output,
                  **annotation_figures(pairs_path, elapsed, n_in))
     if stats["records_in"] != n_in:

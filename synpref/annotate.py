@@ -157,6 +157,12 @@ def labelled_pair(group: pa.Table) -> pa.Table:
     return to_table([pair])
 
 
+def unjudged_pairs(batch: pa.Table) -> pa.Table:
+    """Annotated pairs ({pair_id, pair_json}) -> PAIR rows, kept with their attributes and no label
+    (the attributes-only pass: judging.enabled=false)."""
+    return to_table([json.loads(p) for p in batch.column("pair_json").to_pylist()])
+
+
 def quarantined_pairs(batch: pa.Table, stage: str) -> pa.Table:
     """Questions that failed every attempt -> their pairs, quarantined with the last error."""
     pairs = []

@@ -97,3 +97,17 @@ class RetrieveExamples:
             examples.append(json.dumps(chosen, ensure_ascii=False))
             similarities.append(sims)
         return {**batch, "examples_json": examples, "example_similarity": similarities}
+
+
+class EmbedPairs:
+    """Ray Data actor: PAIR rows -> {pair_id, key, vector} (the pool's embeddings for Stage 1 / 2)."""
+
+    def __init__(self, embedder: str, device: str = "cpu"):
+        self.embed = Embedder(embedder, device)
+
+    def __call__(self, batch):
+        from synpref.pair_sets import key
+
+        rows = batch.to_pylist()
+        vectors = self.embed([embedding_text(r) for r in rows])
+        return {"pair_id": [r["pair_id"] for r in rows], "key": [key(r) for r in rows], "vector": list(vectors)}

@@ -70,14 +70,15 @@ PAIR_SCHEMA = pa.schema(
         ("judge_label", pa.string()),  # aggregate verdict: "chosen", "rejected", "tie" or null
         ("judge_agreement", pa.float32()),  # share of counted votes agreeing with judge_label
         ("judge_examples", pa.list_(pa.string())),  # pair_ids of the verified examples the judges saw
-        ("human_label", pa.string()),  # "chosen", "flipped" or "undecidable" (D_gold)
+        ("human_label", pa.string()),  # "chosen", "flipped" or "undecidable" (D_gold); gold rows are
+        # stored in the verified order: a "flipped" pair had its responses swapped on import
         ("is_gold", pa.bool_()),
         ("is_silver", pa.bool_()),
         ("rm_scores", pa.list_(RM_SCORE)),
         # provenance
         ("status", pa.string()),  # kept / dropped / quarantined
         ("stage", pa.string()),  # the stage that set status
-        ("reason", pa.string()),  # why (null when kept)
+        ("reason", pa.string()),  # why; null when kept, unless the stage records the rule that kept it
         ("history", pa.list_(DECISION)),  # decisions of earlier jobs, oldest first
         ("raw", pa.string()),  # the unparsed input, only on quarantined rows
     ]
@@ -94,6 +95,12 @@ def pair_id(conversation: list[dict], chosen: str, rejected: str) -> str:
     """Content hash of the pair: equal iff (conversation, chosen, rejected) are equal."""
     key = canonical_json([[[m["role"], m["content"]] for m in conversation], chosen, rejected])
     return hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def unordered_key(conversation: list[dict], a: str, b: str) -> str:
+    """Identity of a pair regardless of which response is chosen: a pair and its flip share it, so a
+    human-verified (possibly flipped) pair can be matched back to the pool it came from."""
+    return pair_id(conversation, *sorted((a, b)))
 
 
 def dedup_key(pair_id_hex: str) -> int:

@@ -105,6 +105,22 @@ def export_hf(engine, tokenizer, folder: str, zero_stage: int, rank: int) -> Non
         tokenizer.save_pretrained(folder)
 
 
+def freeze_lower_layers(model, trainable_layers: int) -> int:
+    """Train only the top `trainable_layers` decoder blocks, the final norm and the score head; return
+    the trainable parameter count. The frozen blocks need no backward pass, which is most of the cost
+    of a step on small hardware (the demo's CPU); 0 trains the head alone (a linear probe)."""
+    layers = getattr(model.base_model, "layers", None)
+    if layers is None:
+        raise ValueError(f"{type(model).__name__} has no base_model.layers: train.trainable_layers needs a decoder stack")
+    for param in model.parameters():
+        param.requires_grad = False
+    top = list(layers)[len(layers) - trainable_layers:] if trainable_layers else []
+    for module in [*top, getattr(model.base_model, "norm", None), model.score]:
+        for param in module.parameters() if module is not None else ():
+            param.requires_grad = True
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 def train_func(config: dict) -> None:
     import deepspeed
     import ray.train
@@ -121,6 +137,11 @@ def train_func(config: dict) -> None:
     from synpref.models import resolve_model
 
     model, tokenizer = load_backbone(resolve_model(config["model"]), train["precision"])
+    if train.get("trainable_layers") is not None:
+        trainable = freeze_lower_layers(model, train["trainable_layers"])
+        if rank == 0:
+            print(f"training the top {train['trainable_layers']} blocks, final norm and score head: "
+                  f"{trainable / 1e6:.1f}M of {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
     if train["gradient_checkpointing"]:
         model.gradient_checkpointing_enable()
     total_steps = max(1, config["steps_per_epoch"] * train["epochs"])

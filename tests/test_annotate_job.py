@@ -26,9 +26,9 @@ def arithmetic_pairs(n, seed, gold=False, prefix="fixture"):
     rows = []
     for i in range(n):
         question, right, wrong = arithmetic(rng)
-        flipped = gold and i % 4 == 3
-        row = new_pair([{"role": "user", "content": question}], wrong if flipped else right,
-                       right if flipped else wrong, source=prefix, source_record=f"{prefix}:{i}")
+        flipped = gold and i % 4 == 3  # a gold pair the human flipped: stored in the verified order
+        row = new_pair([{"role": "user", "content": question}], right, wrong, source=prefix,
+                       source_record=f"{prefix}:{i}")
         if gold:
             row.update(human_label="flipped" if flipped else "chosen", is_gold=True, task_category="math",
                        objectivity="objective", controversiality="low", desired_attributes=["the correct number"],

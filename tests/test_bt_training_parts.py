@@ -57,3 +57,19 @@ def test_lr_schedules():
     assert linear(60) == pytest.approx(0.5) and linear(110) == 0.0
     assert lr_lambda("constant", 10, 110)(0) == 1.0
     assert lr_lambda("constant_with_warmup", 10, 110)(4) == pytest.approx(0.5)
+
+
+def test_freeze_lower_layers_leaves_top_blocks_norm_and_head(tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    from synpref.models import build_tiny_model
+    from synpref.train_worker import freeze_lower_layers
+
+    model = AutoModelForSequenceClassification.from_pretrained(build_tiny_model(tmp_path / "m", kind="seq_cls"))
+    n = freeze_lower_layers(model, 1)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(name.startswith(("model.layers.1.", "model.norm.", "score.")) for name in trainable)
+    assert any(name.startswith("model.layers.1.") for name in trainable)
+    assert n == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert freeze_lower_layers(model, 0) == sum(p.numel() for p in model.score.parameters()) + \
+        sum(p.numel() for p in model.model.norm.parameters())

@@ -1,0 +1,143 @@
+"""Stage 1 / Stage 2 steps without Ray: adaptive k, retrieval, silver additions, the keep rule, sets."""
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from synpref import subjobs
+from synpref.pair_sets import flipped, key, keys, read_kept, write_set
+from synpref.schema import PAIR_SCHEMA, new_pair, pair_id
+from synpref.stage1 import adaptive_k, best_iteration, retrieve_neighbours, silver_additions, unverified_mask
+from synpref.stage2 import (DROPPED_GOLD, DROPPED_OTHERS, DROPPED_UNSCORED, KEPT_GOLD_BEST, KEPT_GOLD_JUDGES,
+                            apply_keep_rule, decide, unconfident)
+
+
+def pair(i: int, **extra) -> dict:
+    row = new_pair([{"role": "user", "content": f"q{i}"}], f"good {i}", f"bad {i}", source="t", source_record=f"t:{i}")
+    row.update(extra)
+    return row
+
+
+def scored(i: int, p_best: float | None, p_gold: float | None) -> dict:
+    scores = [{"model": m, "r_chosen": 0.0, "r_rejected": 0.0, "p": p}
+              for m, p in (("best", p_best), ("gold", p_gold)) if p is not None]
+    return pair(i, rm_scores=scores)
+
+
+@pytest.mark.parametrize("p,k", [(0.0, 8), (0.3, 8), (0.5, 8), (0.51, 4), (0.75, 2), (0.9, 1), (0.99, 1), (1.0, 0)])
+def test_adaptive_k_follows_the_paper(p, k):
+    assert adaptive_k(p, 8) == k
+    assert adaptive_k(p, 8) == (8 if p <= 0.5 else math.ceil(8 * (1 - p)))
+
+
+def test_retrieval_takes_k_nearest_unverified_per_gold_pair_once():
+    # pool vectors on a circle; gold pair 0 sits at angle 0, gold pair 1 at angle pi
+    angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    pool = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    gold = [pair(100), pair(101)]
+    gold_vectors = np.array([[1, 0], [-1, 0]], np.float32)
+    p = {key(gold[0]): 0.2, key(gold[1]): 0.75}  # wrong -> k 8; right at 0.75 -> k 2
+    mask = np.ones(16, bool)
+    mask[0] = False  # already verified: never retrieved
+    positions, figures = retrieve_neighbours(gold, gold_vectors, p, pool, mask, k_max=8, index="numpy")
+    assert 0 not in positions
+    assert figures == {"gold_pairs": 2, "gold_wrong": 1, "k_requested": 10, "candidates": 15, "retrieved": 10}
+    near_zero = sorted(positions[:8])
+    assert near_zero == [1, 2, 3, 4, 12, 13, 14, 15]  # the 8 unmasked nearest to angle 0
+    assert positions[8] == 8 and positions[9] in (7, 9)  # nearest to angle pi, then a tied neighbour
+
+
+def test_retrieval_shares_neighbours_and_counts_unscored_gold_as_wrong():
+    pool = np.eye(3, dtype=np.float32)
+    gold = [pair(1), pair(2)]
+    positions, figures = retrieve_neighbours(gold, np.array([[1, 0, 0], [1, 0, 0]], np.float32), {}, pool,
+                                             np.ones(3, bool), k_max=2, index="faiss")
+    assert figures["gold_wrong"] == 2 and figures["k_requested"] == 4
+    assert len(positions) == len(set(positions)) == 2
+
+
+def test_unverified_mask():
+    assert unverified_mask(["a", "b", "c"], {"b"}).tolist() == [True, False, True]
+
+
+def test_silver_additions_follow_the_judges():
+    labelled = [pair(1, judge_label="chosen"), pair(2, judge_label="rejected"), pair(3, judge_label="tie"),
+                pair(4, judge_label=None)]
+    added, counts = silver_additions(labelled, iteration=3)
+    assert counts == {"chosen": 1, "rejected": 1, "tie": 2}
+    assert [a["is_silver"] for a in added] == [True, True]
+    assert added[0]["chosen"] == "good 1"
+    assert added[1]["chosen"] == "bad 2" and added[1]["rejected"] == "good 2"
+    assert added[1]["pair_id"] == pair_id(added[1]["conversation"], "bad 2", "good 2")
+    assert "was " + labelled[1]["pair_id"] in added[1]["history"][-1]["reason"]
+    assert key(added[1]) == key(labelled[1])  # the flip is the same pair for set membership
+
+
+def test_best_iteration_prefers_later_on_ties():
+    assert best_iteration([{"iteration": 0, "gold_accuracy": 0.7}, {"iteration": 1, "gold_accuracy": 0.7},
+                           {"iteration": 2, "gold_accuracy": 0.6}])["iteration"] == 1
+
+
+@pytest.mark.parametrize("p_best,p_gold,judge,expected", [
+    (0.9, 0.9, None, ("kept", KEPT_GOLD_BEST)),
+    (0.9, 0.4, "chosen", ("dropped", DROPPED_GOLD)),
+    (0.3, 0.8, "chosen", ("kept", KEPT_GOLD_JUDGES)),
+    (0.3, 0.8, "rejected", ("dropped", DROPPED_OTHERS)),
+    (0.3, 0.8, "tie", ("dropped", DROPPED_OTHERS)),
+    (0.55, 0.8, None, ("kept", KEPT_GOLD_BEST)),
+    (None, 0.8, "chosen", ("dropped", DROPPED_UNSCORED)),
+])
+def test_keep_rule(p_best, p_gold, judge, expected):
+    row = scored(0, p_best, p_gold)
+    assert decide(row, judge, best="best", gold="gold", gold_margin=0.0, best_margin=0.0) == expected
+
+
+def test_keep_rule_margins_and_unconfident():
+    row = scored(0, 0.55, 0.55)
+    assert decide(row, None, best="best", gold="gold", gold_margin=0.1, best_margin=0.0)[1] == DROPPED_GOLD
+    assert decide(row, None, best="best", gold="gold", gold_margin=0.0, best_margin=0.1)[1] == DROPPED_OTHERS
+    assert unconfident(row, best="best", margin=0.1) and not unconfident(row, best="best", margin=0.0)
+    assert unconfident(scored(1, None, 0.9), best="best", margin=0.0)
+
+
+def test_apply_keep_rule_flips_dropped_and_passes_quarantined_through():
+    rows = [scored(1, 0.9, 0.9), scored(2, 0.9, 0.1), pair(3, status="quarantined", stage="score", reason="too_long")]
+    out = apply_keep_rule(pa.Table.from_pylist(rows, schema=PAIR_SCHEMA), judge_labels={}, best="best", gold="gold",
+                          gold_margin=0.0, best_margin=0.0, flip_dropped=True).to_pylist()
+    assert [(r["status"], r["reason"]) for r in out] == [
+        ("kept", KEPT_GOLD_BEST), ("dropped", DROPPED_GOLD), ("kept", f"flipped:{DROPPED_GOLD}"),
+        ("quarantined", "too_long")]
+    assert out[2]["chosen"] == "bad 2" and out[2]["rm_scores"] is None
+    assert all(r["stage"] == "stage2" for r in out[:3])
+    # without recycling every input row comes out exactly once
+    once = apply_keep_rule(pa.Table.from_pylist(rows, schema=PAIR_SCHEMA), judge_labels={}, best="best", gold="gold",
+                           gold_margin=0.0, best_margin=0.0, flip_dropped=False).to_pylist()
+    assert [r["pair_id"] for r in once] == [r["pair_id"] for r in rows]
+
+
+def test_sets_round_trip_and_flip(tmp_path):
+    rows = [pair(1), dict(pair(2), status="dropped", stage="verify", reason="undecidable")]
+    write_set(rows, str(tmp_path / "set"))
+    kept = read_kept(str(tmp_path / "set"))
+    assert [r["pair_id"] for r in kept] == [rows[0]["pair_id"]]
+    assert keys([flipped(rows[0], stage="s", reason="r")]) == keys(rows[:1])
+    write_set([], str(tmp_path / "empty"))
+    assert read_kept(str(tmp_path / "empty")) == []
+
+
+def test_job_config_merges_step_settings_over_the_jobs_own_config():
+    cfg = subjobs.job_config("train_rm", {"output": "/x", "train": {"epochs": 5}})
+    assert cfg.output == "/x" and cfg.train.epochs == 5
+    assert cfg.train.zero_stage == 2  # untouched keys keep conf/train_rm.yaml's values
+
+
+def test_retrieval_budget_serves_the_rms_errors_first():
+    pool = np.eye(4, dtype=np.float32)
+    gold = [pair(1), pair(2)]
+    vectors = np.array([[1, 0, 0, 0], [0, 0, 0, 1]], np.float32)
+    p = {key(gold[0]): 0.9, key(gold[1]): 0.1}  # the second gold pair is the RM's error
+    positions, figures = retrieve_neighbours(gold, vectors, p, pool, np.ones(4, bool), k_max=2, index="numpy",
+                                             budget=2)
+    assert positions[0] == 3 and len(positions) == 2 and figures["retrieved"] == 2
