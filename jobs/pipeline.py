@@ -90,7 +90,8 @@ def serve_and_evaluate(cfg: DictConfig, model: str, folder: str, world: str | No
     if storage.exists(storage.join(folder, "_SUCCESS")):  # evaluated before: no server needed
         return storage.read_json(storage.join(folder, "results.json"))
     serve = subjobs.merged(cfg.serve, {"model": model})
-    url = f"http://{serve.http.host}:{serve.http.port}"
+    http = subjobs.job_config("serve_rm", serve).http  # host and port, with serve_rm's defaults
+    url = f"http://{http.host}:{http.port}"
     print(f"\n=== serve_rm {model} at {url}", flush=True)
     server = subprocess.Popen(subjobs.job_command("serve_rm", serve), cwd=subjobs.REPO)
     try:

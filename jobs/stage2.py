@@ -90,7 +90,8 @@ def main(cfg: DictConfig) -> dict:
     # 2. both RMs score the rest of the pool in one pass
     remaining = storage.join(output, "remaining")
     if not finished(remaining):
-        taken = ray.put(keys(gold_rows) | keys(silver_rows))
+        # gold + silver keys: small next to the pool, so they travel with the map function
+        taken = keys(gold_rows) | keys(silver_rows)
         write_done(ray.data.read_parquet(kept_folder(storage.absolute(cfg.data.pool))).map_batches(
             without_keys, batch_format="pyarrow", fn_kwargs=dict(taken=taken)), remaining)
     n_remaining = ray.data.read_parquet(remaining).count()
@@ -121,7 +122,7 @@ def main(cfg: DictConfig) -> dict:
     keep = cfg.keep
     decided = ray.data.read_parquet(storage.join(scored, "pairs")).map_batches(
         apply_keep_rule, batch_format="pyarrow",
-        fn_kwargs=dict(judge_labels=ray.put(judge_labels), best=BEST, gold=GOLD, gold_margin=keep.gold_margin,
+        fn_kwargs=dict(judge_labels=judge_labels, best=BEST, gold=GOLD, gold_margin=keep.gold_margin,
                        best_margin=keep.best_margin, flip_dropped=keep.flip_dropped))
     silver_kept = [dict(r, stage="stage2", reason="stage1_silver") for r in silver_rows]
     curated = decided.union(ray.data.from_arrow(to_table(silver_kept))) if silver_kept else decided
