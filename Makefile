@@ -12,7 +12,7 @@ export TORCHINDUCTOR_CACHE_DIR ?= $(SYNPREF_CACHE)/inductor
 export WANDB_MODE ?= offline
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: install demo test test-e2e bench clean
+.PHONY: install demo test test-e2e test-loop bench clean
 
 install: $(STAMP)
 
@@ -32,7 +32,10 @@ test: install
 	$(PY) -m pytest -m "not e2e and not gpu" -q
 
 test-e2e: install
-	$(PY) -m pytest -m "e2e" -q
+	$(PY) -m pytest -m "e2e and not loop" -q
+
+test-loop: install
+	$(PY) -m pytest -m "loop" -q
 
 bench: install
 	$(PY) bench/preprocess_scale.py

@@ -21,7 +21,7 @@ from synpref.models import build_tiny_model
 
 from .conftest import REPO, run_job
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.loop]
 
 RM_TRAIN = {"train.epochs": 1, "train.lr": 1e-3, "train.max_length": 128}
 
