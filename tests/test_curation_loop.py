@@ -19,7 +19,7 @@ import pytest
 
 from synpref.models import build_tiny_model
 
-from .conftest import REPO, run_job
+from conftest import REPO, run_job
 
 pytestmark = [pytest.mark.e2e, pytest.mark.loop]
 
