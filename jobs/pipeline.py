@@ -17,7 +17,6 @@ exit 3 and says where the worksheets are and where the verdicts go).
 Writes: output/report.md + report.json (per stage: pairs kept, label precision), plots, and every step's folder.
 """
 
-import json
 import subprocess
 import sys
 import time
@@ -30,9 +29,7 @@ from omegaconf import DictConfig
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
 from synpref import storage, subjobs  # noqa: E402
-from synpref.pair_sets import read_kept  # noqa: E402
-
-WAITING_FOR_HUMANS = 3
+from synpref.verification import verdicts_or_exit  # noqa: E402
 
 
 def step(job: str, settings, output: str) -> dict:
@@ -64,18 +61,8 @@ def seed_gold(cfg: DictConfig, pool: str, folder: str, world: str | None) -> str
     export, verdicts, merged = (storage.join(folder, n) for n in ("export", "verdicts", "gold"))
     step("verify", {"action": "export", "data": {"input": pool, "output": export}, "export": {"n": cfg.gold_seed}},
          export)
-    if world and not storage.exists(storage.join(verdicts, "simulated.jsonl")):
-        from synpref.demo_world import load_truth, simulate_annotator
-
-        rows = read_kept(storage.join(export, "selected.parquet"))
-        lines = simulate_annotator(rows, load_truth(world), annotator="simulated-1", error_rate=cfg.human.error_rate,
-                                   undecidable_rate=cfg.human.undecidable_rate, seed=cfg.world.seed)
-        storage.write_text(storage.join(verdicts, "simulated.jsonl"), "".join(json.dumps(v) + "\n" for v in lines))
-    if not storage.exists(verdicts):
-        print(f"The seed of D_gold waits for human verdicts: the pairs to verify are in {export} (worksheet.md / "
-              f"worksheet.jsonl, Label Studio and Argilla imports). Put the filled worksheet or the tool's export in "
-              f"{verdicts}/ and run the same command again.", flush=True)
-        sys.exit(WAITING_FOR_HUMANS)
+    verdicts_or_exit(export, verdicts, waiting="The seed of D_gold", simulate_truth=world,
+                     error_rate=cfg.human.error_rate, undecidable_rate=cfg.human.undecidable_rate, seed=cfg.world.seed)
     step("verify", {"action": "import", "data": {"exported": export, "output": merged}, "verdicts": verdicts,
                     "gold": {"existing": None}}, merged)
     return storage.join(merged, "pairs")

@@ -41,8 +41,8 @@ from synpref.schema import KEPT  # noqa: E402
 from synpref.retrieval import EmbedPairs, Embedder, embedding_text  # noqa: E402
 from synpref.stage1 import best_iteration, p_of, retrieve_neighbours, silver_additions, unverified_mask  # noqa: E402
 from synpref.tracking import init_wandb  # noqa: E402
+from synpref.verification import verdicts_or_exit  # noqa: E402
 
-WAITING_FOR_HUMANS = 3  # exit status: verdicts are missing; re-run when they are in place
 EXECUTION_KEYS = ("overwrite", "ray", "wandb")
 
 
@@ -94,19 +94,9 @@ def human_verdicts(cfg: DictConfig, it: str, labelled: str, gold: str, iteration
         "action": "export", "data": {"input": labelled, "output": export}, "export": {"n": cfg.human.per_iteration}}),
         output=export)
     verdicts = storage.join(it, "human", "verdicts")
-    if cfg.human.simulate and not storage.exists(storage.join(verdicts, "simulated.jsonl")):
-        from synpref.demo_world import load_truth, simulate_annotator
-
-        truth = load_truth(cfg.human.simulate)
-        rows = read_kept(storage.join(export, "selected.parquet"))
-        lines = simulate_annotator(rows, truth, annotator="simulated-1", error_rate=cfg.human.error_rate,
-                                   undecidable_rate=cfg.human.undecidable_rate, seed=cfg.seed + iteration)
-        storage.write_text(storage.join(verdicts, "simulated.jsonl"), "".join(json.dumps(v) + "\n" for v in lines))
-    if not storage.exists(verdicts):
-        print(f"Stage 1 iteration {iteration} waits for human verdicts: the pairs to verify are in {export} "
-              f"(worksheet.md / worksheet.jsonl, Label Studio and Argilla imports). Put the filled worksheet "
-              f"or the tool's export in {verdicts}/ and run the same command again.", flush=True)
-        sys.exit(WAITING_FOR_HUMANS)
+    verdicts_or_exit(export, verdicts, waiting=f"Stage 1 iteration {iteration}", simulate_truth=cfg.human.simulate,
+                     error_rate=cfg.human.error_rate, undecidable_rate=cfg.human.undecidable_rate,
+                     seed=cfg.seed + iteration)
     merged = storage.join(it, "human", "gold")
     stats = subjobs.run_job("verify", subjobs.merged(cfg.verify, {
         "action": "import", "data": {"exported": export, "output": merged}, "verdicts": verdicts,

@@ -30,6 +30,7 @@ from synpref.protocol import CORE, HUMAN_ONLY
 from synpref.schema import DROPPED, KEPT, pair_id, unordered_key
 
 STAGE = "verify"
+WAITING_FOR_HUMANS = 3  # exit status of a job whose human verdicts are missing; re-run it when they are in place
 CHOSEN, FLIPPED, UNDECIDABLE = "chosen", "flipped", "undecidable"
 VERDICTS = (CHOSEN, FLIPPED, UNDECIDABLE)
 VERDICT_HELP = {CHOSEN: "Response A is better", FLIPPED: "Response B is better",
@@ -552,3 +553,25 @@ def merge_into_existing(existing: list[dict], gold: list[dict],
         "undecidable_added": sum(1 for r in dropped if row_key(r) not in replaced),
     }
     return carried_gold + gold, carried_dropped + dropped, counts
+
+
+def verdicts_or_exit(export: str, verdicts: str, *, waiting: str, simulate_truth: str | None = None,
+                     error_rate: float = 0.0, undecidable_rate: float = 0.0, seed: int = 0) -> None:
+    """Make sure `verdicts` holds verdicts on the pairs exported to `export`: a simulated annotator's when
+    `simulate_truth` names a demo world (its known truth), otherwise a person's. With none there yet, say
+    where the pairs are and exit with WAITING_FOR_HUMANS; `waiting` names what waits ("Stage 1 iteration 2")."""
+    import sys
+
+    if simulate_truth and not storage.exists(storage.join(verdicts, "simulated.jsonl")):
+        from synpref.demo_world import load_truth, simulate_annotator
+        from synpref.pair_sets import read_kept
+
+        rows = read_kept(storage.join(export, "selected.parquet"))
+        lines = simulate_annotator(rows, load_truth(simulate_truth), annotator="simulated-1", error_rate=error_rate,
+                                   undecidable_rate=undecidable_rate, seed=seed)
+        storage.write_text(storage.join(verdicts, "simulated.jsonl"), "".join(json.dumps(v) + "\n" for v in lines))
+    if not storage.exists(verdicts):
+        print(f"{waiting} waits for human verdicts: the pairs to verify are in {export} (worksheet.md / "
+              f"worksheet.jsonl, Label Studio and Argilla imports). Put the filled worksheet or the tool's export in "
+              f"{verdicts}/ and run the same command again.", flush=True)
+        sys.exit(WAITING_FOR_HUMANS)

@@ -15,7 +15,7 @@ from synpref.protocol import load_protocol
 from synpref.schema import PAIR_SCHEMA, new_pair, pair_id, to_table, unordered_key
 from synpref.verification import (VERDICTS, cohen_kappa, human_protocol, majority_verdict, merge_into_existing,
                                   merge_verdicts, read_verdicts, verification_order, write_argilla,
-                                  write_label_studio, write_worksheet)
+                                  verdicts_or_exit, write_label_studio, write_worksheet, WAITING_FOR_HUMANS)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -339,3 +339,12 @@ def test_job_exports_then_imports_into_gold_that_fits_the_schema(tmp_path):
     stats = json.loads((tmp_path / "gold2" / "stats.json").read_text())
     assert stats["union"]["re_verified"] == 1 and stats["union"]["gold_added"] == 1
     assert stats["union"]["existing_gold_carried"] == 1 and stats["gold_rows"] == 3 and stats["reconcile"]["ok"]
+
+
+def test_missing_verdicts_stop_the_job_with_the_waiting_status(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        verdicts_or_exit(str(tmp_path / "export"), str(tmp_path / "verdicts"), waiting="Stage 1 iteration 2")
+    assert stop.value.code == WAITING_FOR_HUMANS
+    said = capsys.readouterr().out
+    assert said.startswith("Stage 1 iteration 2 waits for human verdicts") and str(tmp_path / "export") in said
+    assert not (tmp_path / "verdicts").exists()  # nothing invented in their place
