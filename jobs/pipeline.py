@@ -32,12 +32,25 @@ from synpref import storage, subjobs  # noqa: E402
 from synpref.verification import verdicts_or_exit  # noqa: E402
 
 
+# every step every invocation ran, with its wall time: the report's pipeline time when the run was
+# resumed or re-run in pieces (set by main to output/step_times.json and this invocation's start)
+STEP_LOG = {"path": None, "invocation": None}
+
+
 def step(job: str, settings, output: str) -> dict:
+    started = time.time()
     try:
-        return subjobs.run_job(job, settings, output=output)
+        stats = subjobs.run_job(job, settings, output=output)
     except subjobs.StepFailed as failure:
         print(failure, file=sys.stderr)
         sys.exit(failure.returncode)
+    if STEP_LOG["path"]:
+        path = STEP_LOG["path"]
+        times = storage.read_json(path) if storage.exists(path) else []
+        times.append({"invocation": STEP_LOG["invocation"], "job": job, "output": output,
+                      "seconds": round(time.time() - started, 1)})
+        storage.write_json(path, times)
+    return stats
 
 
 def write_world(cfg: DictConfig, folder: str) -> dict:
@@ -109,6 +122,7 @@ def serve_and_evaluate(cfg: DictConfig, model: str, folder: str, world: str | No
 def main(cfg: DictConfig) -> dict:
     output = storage.absolute(cfg.output)
     started = time.time()
+    STEP_LOG.update(path=storage.join(output, "step_times.json"), invocation=time.strftime("%Y-%m-%dT%H:%M:%S"))
     subjobs.shared_cluster(cfg.ray.address, cfg.ray.num_cpus)
     world = None
     if cfg.world.enabled:
@@ -155,7 +169,7 @@ def main(cfg: DictConfig) -> dict:
     from synpref.demo_report import build_report
 
     report = build_report(output=output, world=world, s1=s1, s2=s2, final_rm=rm, results=results,
-                          seconds=time.time() - started)
+                          seconds=time.time() - started, step_times=storage.read_json(STEP_LOG["path"]))
     print("\n" + report["markdown"])
     return report
 

@@ -74,7 +74,9 @@ def plot(report: dict, folder: str) -> list[str]:
 
 
 def build_report(*, output: str, world: str | None, s1: dict, s2: dict, final_rm: dict, results: dict,
-                 seconds: float) -> dict:
+                 seconds: float, step_times: list[dict] | None = None) -> dict:
+    """`seconds`: this invocation's wall time; `step_times`: every step of every invocation (jobs/pipeline.py's
+    step log), whose sum is the pipeline's time when it ran in pieces."""
     truth = None
     if world:
         from synpref.demo_world import label_precision, load_truth
@@ -112,6 +114,8 @@ def build_report(*, output: str, world: str | None, s1: dict, s2: dict, final_rm
         "final_rm": {"gold_accuracy": final_rm["best"]["val_accuracy"], "train_pairs": final_rm["train_pairs"],
                      "heldout_rm_bench_score": rm_bench.get("score"), "model": final_rm["model"]},
         "seconds": round(seconds, 1),
+        "step_seconds": round(sum(t["seconds"] for t in step_times or []), 1),
+        "invocations": len({t["invocation"] for t in step_times or []}) or 1,
     }
     report["plots"] = plot(report, output) if not storage.is_uri(output) else []
     report["markdown"] = markdown(report)
@@ -144,6 +148,7 @@ def markdown(report: dict) -> str:
     heldout = "-" if rm["heldout_rm_bench_score"] is None else f"{rm['heldout_rm_bench_score']:.1f}"
     lines += ["", "## Final RM", "", f"Trained on {rm['train_pairs']} curated pairs: accuracy on D_gold "
               f"{rm['gold_accuracy']:.3f}; held-out evaluation (RM-Bench format, served over HTTP) {heldout}. "
-              f"Model: {rm['model']}", "", f"Pipeline time: {report['seconds']:.0f} s. Plots: "
-              + ", ".join(report["plots"])]
+              f"Model: {rm['model']}", "",
+              f"Pipeline time: {report['step_seconds'] / 60:.1f} min in steps over {report['invocations']} "
+              f"invocation(s); this invocation {report['seconds']:.0f} s. Plots: " + ", ".join(report["plots"])]
     return "\n".join(lines) + "\n"
