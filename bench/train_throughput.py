@@ -7,6 +7,11 @@ Both see the same pairs, batch size, learning rate, schedule and epochs, and the
 synpref's from its own per-interval figures, TRL's from a callback timing the first to the last step.
 Accuracy is recomputed for both exported models the same way (synpref.rm_format + transformers).
 
+synpref computes a pair's shared tokens (chat template + conversation) once for chosen and rejected
+(train.share_prompt); tokens/s still counts both sequences whole, as TRL computes them, and the
+table also shows the share of tokens that sharing saved and, with --also-unshared, a synpref run
+without it (the gain from length grouping and the trainer alone).
+
     python bench/train_throughput.py [--model smollm2-135m-instruct] [--pairs 256] [--max-length 256]
 """
 
@@ -40,10 +45,11 @@ def accuracy(folder: str, rows: list[dict]) -> float:
     return correct / len(rows)
 
 
-def run_synpref(args, work: Path, train_file: str, val_file: str) -> dict:
-    out = work / "synpref"
+def run_synpref(args, work: Path, train_file: str, val_file: str, share_prompt: bool = True) -> dict:
+    out = work / ("synpref" if share_prompt else "synpref-unshared")
     cmd = [sys.executable, str(REPO / "jobs" / "train_rm.py"), f"model={args.model}", f"data.train={train_file}",
-           f"data.validation={val_file}", f"output={out}", "train.zero_stage=2", f"train.lr={args.lr}",
+           f"data.validation={val_file}", f"output={out}", f"train.zero_stage={args.zero_stage}",
+           f"train.share_prompt={str(share_prompt).lower()}", f"train.lr={args.lr}",
            "train.lr_schedule=constant", f"train.max_length={args.max_length}", f"train.micro_batch_size={args.micro}",
            f"train.global_batch_size={args.batch}", f"train.eval_every={args.steps_between_evals}",
            f"workers={args.workers}", f"cpus_per_worker={args.cpus_per_worker}",
@@ -57,6 +63,7 @@ def run_synpref(args, work: Path, train_file: str, val_file: str) -> dict:
     steady = windows[1:] or windows
     tokens_per_s = sum(m["tokens_per_s"] for m in steady) / len(steady)
     return {"tokens_per_s": tokens_per_s, "padding_fraction": steady[-1]["padding_fraction"],
+            "shared_fraction": steady[-1].get("shared_fraction", 0.0),
             "model": str(out / "model"), "steps": stats["steps"]}
 
 
@@ -117,6 +124,8 @@ def main():
     parser.add_argument("--micro", type=int, default=4, help="synpref pairs per worker per forward")
     parser.add_argument("--workers", type=int, default=2, help="synpref Ray Train workers")
     parser.add_argument("--cpus-per-worker", type=int, default=1, help="synpref threads per worker")
+    parser.add_argument("--zero-stage", type=int, default=1, help="synpref DeepSpeed ZeRO stage (the paper: 1)")
+    parser.add_argument("--also-unshared", action="store_true", help="add a synpref run with train.share_prompt=false")
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--steps-between-evals", type=int, default=8)
@@ -133,15 +142,19 @@ def main():
     print(f"machine: {os.cpu_count()} cores; model {args.model}; {args.pairs} pairs, batch {args.batch}, "
           f"lr {args.lr} constant, max_length {args.max_length}, 1 epoch, fp32; synpref {args.workers} worker(s) x "
           f"{args.cpus_per_worker} thread(s), micro-batch {args.micro}; TRL 1 process x 2 threads")
-    ours = run_synpref(args, work, train_file, val_file)
-    ours["val_accuracy"] = accuracy(ours["model"], val_rows)
-    trl = run_trl(args, work, train_rows)
-    trl["val_accuracy"] = accuracy(trl["model"], val_rows)
-    print(f"{'':>8} {'tokens/s':>10} {'val_acc':>8} {'steps':>6}")
-    for name, r in (("synpref", ours), ("trl", trl)):
-        print(f"{name:>8} {r['tokens_per_s']:>10.0f} {r['val_accuracy']:>8.3f} {r['steps']:>6}")
-    print(f"ratio synpref/trl tokens/s: {ours['tokens_per_s'] / trl['tokens_per_s']:.2f}x "
-          f"(synpref padding fraction {ours['padding_fraction']:.3f}); work dir {work}")
+    runs = {"synpref": run_synpref(args, work, train_file, val_file)}
+    if args.also_unshared:
+        runs["synpref-unshared"] = run_synpref(args, work, train_file, val_file, share_prompt=False)
+    runs["trl"] = run_trl(args, work, train_rows)
+    for r in runs.values():
+        r["val_accuracy"] = accuracy(r["model"], val_rows)
+    print(f"{'':>16} {'tokens/s':>10} {'val_acc':>8} {'steps':>6} {'padding':>8} {'shared':>7}")
+    for name, r in runs.items():
+        extra = f"{r['padding_fraction']:>8.3f} {r['shared_fraction']:>7.3f}" if "padding_fraction" in r else ""
+        print(f"{name:>16} {r['tokens_per_s']:>10.0f} {r['val_accuracy']:>8.3f} {r['steps']:>6} {extra}")
+    for name in [n for n in runs if n != "trl"]:
+        print(f"ratio {name}/trl tokens/s: {runs[name]['tokens_per_s'] / runs['trl']['tokens_per_s']:.2f}x")
+    print(f"work dir {work}")
 
 
 if __name__ == "__main__":

@@ -151,11 +151,11 @@ def main(cfg: DictConfig) -> dict:
     stats = {"job": "train_rm", "train_pairs": n_train, "steps": state["step"], "best": best_metrics,
              "best_checkpoint": best_checkpoint.path, "overflow": state["overflow"], "history": state["history"],
              "model": model_dir}
-    print(f"{'step':>6} {'train_loss':>10} {'val_acc':>8} {'val_loss':>9} {'tokens/s':>9} {'padding':>8}")
+    print(f"{'step':>6} {'train_loss':>10} {'val_acc':>8} {'val_loss':>9} {'tokens/s':>9} {'padding':>8} {'shared':>7}")
     for m in state["history"]:
         loss = f"{m['train_loss']:>10.4f}" if m["train_loss"] is not None else f"{'-':>10}"
         print(f"{m['step']:>6} {loss} {m['val_accuracy']:>8.3f} {m.get('val_loss', 0):>9.4f} "
-              f"{m.get('tokens_per_s', 0):>9.0f} {m.get('padding_fraction', 0):>8.3f}")
+              f"{m.get('tokens_per_s', 0):>9.0f} {m.get('padding_fraction', 0):>8.3f} {m.get('shared_fraction', 0):>7.3f}")
     print(f"best val_accuracy {best_metrics['val_accuracy']:.3f} at step {best_metrics['step']}; "
           f"pairs truncated {state['overflow']['truncated']}, dropped as too long {state['overflow']['dropped']}; "
           f"model: {model_dir}")

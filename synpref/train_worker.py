@@ -22,7 +22,8 @@ import torch.distributed as dist
 
 from synpref.bt_loss import bradley_terry_loss
 from synpref.ds_config import build_optimizer, build_scheduler, deepspeed_config, gradient_accumulation
-from synpref.pair_batches import OverflowCounts, PairBatch, collate, length_grouped, tokenize_pairs
+from synpref.pair_batches import (OverflowCounts, PairBatch, TokenizedPair, collate, collate_shared, length_grouped,
+                                  tokenize_pairs)
 
 PAIR_COLUMNS = ["conversation", "chosen", "rejected", "margin"]
 STATE_FILE = "trainer_state.json"
@@ -41,9 +42,42 @@ def load_backbone(model_path: str, precision: str):
 
 
 def rewards(engine, batch: PairBatch, device) -> tuple[torch.Tensor, torch.Tensor]:
-    out = engine(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device))
-    scores = out.logits.squeeze(-1).float()
-    return scores[: batch.size], scores[batch.size:]
+    if batch.position_ids is None:  # chosen rows, then rejected rows: the model reads each at its last token
+        out = engine(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device))
+        scores = out.logits.squeeze(-1).float()
+        return scores[: batch.size], scores[batch.size:]
+    # shared layout: one row per pair, so the score head's per-token output is read at both tails' ends
+    model = engine.module
+    mask = batch.attention_mask.to(device)
+    if model.config._attn_implementation == "eager":  # eager adds the mask to the logits; sdpa takes booleans
+        dtype = next(model.parameters()).dtype
+        mask = torch.zeros(mask.shape, dtype=dtype, device=device).masked_fill(~mask, torch.finfo(dtype).min)
+    captured = []
+    hook = model.score.register_forward_hook(lambda module, args, output: captured.append(output))
+    try:
+        engine(input_ids=batch.input_ids.to(device), attention_mask=mask, position_ids=batch.position_ids.to(device))
+    finally:
+        hook.remove()
+    per_token = captured[-1].squeeze(-1).float()
+    rows = torch.arange(batch.size, device=per_token.device)
+    return per_token[rows, batch.chosen_end.to(device)], per_token[rows, batch.rejected_end.to(device)]
+
+
+def check_share_prompt(model) -> None:
+    """The shared layout needs an attention kernel that takes an arbitrary 4D mask."""
+    implementation = model.config._attn_implementation
+    if implementation not in ("sdpa", "eager"):
+        raise ValueError(f"train.share_prompt=true needs attn_implementation sdpa or eager (the model uses "
+                         f"{implementation}, which cannot take a per-pair 4D mask): set train.share_prompt=false")
+    if not hasattr(model, "score"):
+        raise ValueError(f"train.share_prompt=true reads the score head per token, and {type(model).__name__} "
+                         "has no .score: set train.share_prompt=false")
+
+
+def batches_of(pairs: list[TokenizedPair], size: int, train: dict, rng: random.Random, pad_id: int) -> list[PairBatch]:
+    shared = train.get("share_prompt", False)
+    return [(collate_shared if shared else collate)(group, pad_id)
+            for group in length_grouped(pairs, size, rng, packed=shared)]
 
 
 def micro_batches(shard, tokenizer, train: dict, rng: random.Random, overflow: OverflowCounts):
@@ -53,8 +87,7 @@ def micro_batches(shard, tokenizer, train: dict, rng: random.Random, overflow: O
         pairs, counts = tokenize_pairs(table.select(PAIR_COLUMNS).to_pylist(), tokenizer, train["max_length"],
                                        train["overflow"])
         overflow.add(counts)
-        for group in length_grouped(pairs, train["micro_batch_size"], rng):
-            yield collate(group, tokenizer.pad_token_id)
+        yield from batches_of(pairs, train["micro_batch_size"], train, rng, tokenizer.pad_token_id)
 
 
 def all_reduce(values: list[float], op=dist.ReduceOp.SUM) -> list[float]:
@@ -142,6 +175,8 @@ def train_func(config: dict) -> None:
         if rank == 0:
             print(f"training the top {train['trainable_layers']} blocks, final norm and score head: "
                   f"{trainable / 1e6:.1f}M of {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
+    if train.get("share_prompt"):
+        check_share_prompt(model)
     if train["gradient_checkpointing"]:
         model.gradient_checkpointing_enable()
     total_steps = max(1, config["steps_per_epoch"] * train["epochs"])
@@ -163,9 +198,10 @@ def train_func(config: dict) -> None:
 
     val_rows = config["validation_rows"][rank::world]
     val_pairs, _ = tokenize_pairs(val_rows, tokenizer, train["max_length"], "truncate")
-    val_batches = [collate(g, tokenizer.pad_token_id) for g in length_grouped(val_pairs, train["eval_batch_size"], rng)]
-    dummy = collate(tokenize_pairs([{"conversation": [{"role": "user", "content": "x"}], "chosen": "a",
-                                     "rejected": "b"}], tokenizer, 64, "truncate")[0], tokenizer.pad_token_id)
+    val_batches = batches_of(val_pairs, train["eval_batch_size"], train, rng, tokenizer.pad_token_id)
+    dummy, = batches_of(tokenize_pairs([{"conversation": [{"role": "user", "content": "x"}], "chosen": "a",
+                                         "rejected": "b"}], tokenizer, 64, "truncate")[0], 1, train, rng,
+                        tokenizer.pad_token_id)
     overflow = OverflowCounts()  # pairs over max_length since the last report
     run = None
     if rank == 0 and config["wandb"]["mode"] != "disabled":
@@ -173,10 +209,15 @@ def train_func(config: dict) -> None:
 
         run = init_wandb(config["wandb"], job="train_rm", run_dir=config["output"], config=config)
 
-    def checkpoint_and_report(train_loss: float, tokens_per_s: float, padding: float) -> None:
-        metrics = {"step": state["step"], "epoch": state["epoch"], "train_loss": train_loss,
-                   "tokens_per_s": tokens_per_s, "padding_fraction": padding, "lr": scheduler.get_last_lr()[0],
-                   **evaluate(engine, val_batches, dummy, device)}
+    def checkpoint_and_report(window: dict, started: float) -> None:
+        """Validate, checkpoint and report; `window` sums the training since the last report."""
+        real, computed, padded, loss_sum, loss_n = all_reduce(
+            [window["real"], window["computed"], window["padded"], window["loss_sum"], window["loss_n"]])
+        # tokens/s counts chosen + rejected as whole sequences (what a trainer without prompt sharing computes)
+        metrics = {"step": state["step"], "epoch": state["epoch"], "train_loss": loss_sum / max(loss_n, 1),
+                   "tokens_per_s": real / (time.perf_counter() - started),
+                   "padding_fraction": 1 - computed / max(padded, 1), "shared_fraction": 1 - computed / max(real, 1),
+                   "lr": scheduler.get_last_lr()[0], **evaluate(engine, val_batches, dummy, device)}
         totals = all_reduce([overflow.pairs, overflow.truncated, overflow.dropped])
         state["overflow"] = {k: state["overflow"][k] + int(v) for k, v in zip(("pairs", "truncated", "dropped"), totals)}
         overflow.pairs = overflow.truncated = overflow.dropped = 0
@@ -202,7 +243,7 @@ def train_func(config: dict) -> None:
         batches = micro_batches(ray.train.get_dataset_shard("train"), tokenizer, train, rng, overflow)
         for _ in range(state["step_in_epoch"] * accumulation):  # resuming inside this epoch
             next(batches, None)
-        loss_sum, loss_n, real_tokens, padded_tokens, started = 0.0, 0, 0, 0, time.perf_counter()
+        window, started = dict.fromkeys(("real", "computed", "padded", "loss_sum", "loss_n"), 0.0), time.perf_counter()
         while True:
             micro = [next(batches, None) for _ in range(accumulation)]
             # every rank must take the same number of steps: stop when any shard runs dry
@@ -215,20 +256,17 @@ def train_func(config: dict) -> None:
                 loss = bradley_terry_loss(r_w, r_l, margin, train["center_rewards_coefficient"])
                 engine.backward(loss)
                 engine.step()
-                loss_sum, loss_n = loss_sum + float(loss), loss_n + 1
-                real_tokens, padded_tokens = real_tokens + batch.real_tokens, padded_tokens + batch.padded_tokens
+                for key, value in (("real", batch.real_tokens), ("computed", batch.computed_tokens),
+                                   ("padded", batch.padded_tokens), ("loss_sum", float(loss)), ("loss_n", 1)):
+                    window[key] += value
             state["step"] += 1
             state["step_in_epoch"] += 1
             if state["step"] % train["eval_every"] == 0:
-                tokens, padded, loss_total, n = all_reduce([real_tokens, padded_tokens, loss_sum, loss_n])
-                elapsed = time.perf_counter() - started
-                checkpoint_and_report(loss_total / max(n, 1), tokens / elapsed, 1 - tokens / max(padded, 1))
-                loss_sum, loss_n, real_tokens, padded_tokens, started = 0.0, 0, 0, 0, time.perf_counter()
+                checkpoint_and_report(window, started)
+                window, started = dict.fromkeys(window, 0.0), time.perf_counter()
         state["step_in_epoch"] = 0
         state["epoch"] = epoch + 1
-        if loss_n or not state["history"] or state["history"][-1]["step"] != state["step"]:
-            tokens, padded, loss_total, n = all_reduce([real_tokens, padded_tokens, loss_sum, loss_n])
-            elapsed = time.perf_counter() - started
-            checkpoint_and_report(loss_total / max(n, 1), tokens / elapsed, 1 - tokens / max(padded, 1))
+        if window["loss_n"] or not state["history"] or state["history"][-1]["step"] != state["step"]:
+            checkpoint_and_report(window, started)
     if run:
         run.finish()

@@ -8,7 +8,7 @@ import torch
 
 from synpref.bt_loss import bradley_terry_loss
 from synpref.ds_config import deepspeed_config, gradient_accumulation, lr_lambda
-from synpref.pair_batches import TokenizedPair, collate, length_grouped, padding_fraction
+from synpref.pair_batches import TokenizedPair, collate, collate_shared, length_grouped, padding_fraction
 
 TRAIN = {"micro_batch_size": 4, "global_batch_size": 32, "zero_stage": 3, "offload_optimizer": True,
          "offload_params": True, "precision": "bf16", "max_grad_norm": 1.0, "lr": 1e-5, "weight_decay": 0.0}
@@ -73,3 +73,53 @@ def test_freeze_lower_layers_leaves_top_blocks_norm_and_head(tmp_path):
     assert n == sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert freeze_lower_layers(model, 0) == sum(p.numel() for p in model.score.parameters()) + \
         sum(p.numel() for p in model.model.norm.parameters())
+
+
+def test_collate_shared_lays_out_shared_then_both_tails():
+    pairs = [TokenizedPair([1, 2, 3, 4], [1, 2, 3, 5, 6], 0.5), TokenizedPair([7, 8], [9], 0.0)]
+    assert [p.shared for p in pairs] == [3, 0] and [p.packed_length for p in pairs] == [6, 3]
+    batch = collate_shared(pairs, pad_id=0)
+    assert batch.input_ids.tolist() == [[1, 2, 3, 4, 5, 6], [7, 8, 9, 0, 0, 0]]
+    assert batch.position_ids[0].tolist() == [0, 1, 2, 3, 3, 4] and batch.position_ids[1, :3].tolist() == [0, 1, 0]
+    assert batch.chosen_end.tolist() == [3, 1] and batch.rejected_end.tolist() == [5, 2]
+    mask = batch.attention_mask[0, 0]
+    assert mask[4].tolist() == [True, True, True, False, True, False]  # rejected's 5: the shared 1 2 3 and itself
+    assert mask[3].tolist() == [True] * 4 + [False] * 2  # chosen's 4 never sees rejected tokens
+    assert batch.attention_mask[1, 0, 2].tolist() == [False, False, True, False, False, False]
+    assert batch.real_tokens == 9 + 3 and batch.computed_tokens == 9 and batch.padded_tokens == 12
+
+
+def test_identical_texts_keep_a_token_of_their_own():
+    assert TokenizedPair([1, 2, 3], [1, 2, 3]).shared == 2
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_shared_layout_gives_the_rewards_of_separate_forwards(tmp_path, attention):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from synpref.models import build_tiny_model
+    from synpref.pair_batches import tokenize_pairs
+    from synpref.synthetic import colour_pairs
+    from synpref.train_worker import rewards
+
+    class Engine:  # what DeepSpeed's engine is to rewards(): a callable holding .module
+        def __init__(self, module):
+            self.module = module
+
+        def __call__(self, **inputs):
+            return self.module(**inputs)
+
+    folder = build_tiny_model(tmp_path / "m", kind="seq_cls")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation=attention).eval()
+    pairs, _ = tokenize_pairs(colour_pairs(6, seed=3, filler_words=12), tokenizer, 256, "truncate")
+    assert all(p.shared > 20 for p in pairs)  # the chat template and the prompt are common to both
+    with torch.no_grad():
+        separate = rewards(Engine(model), collate(pairs, tokenizer.pad_token_id), "cpu")
+        shared = rewards(Engine(model), collate_shared(pairs, tokenizer.pad_token_id), "cpu")
+    for a, b in zip(separate, shared):
+        assert torch.allclose(a, b, atol=1e-4), (a, b)
+    # and the loss backpropagates through the packed row
+    r_w, r_l = rewards(Engine(model.train()), collate_shared(pairs, tokenizer.pad_token_id), "cpu")
+    bradley_terry_loss(r_w, r_l).backward()
+    assert model.model.embed_tokens.weight.grad.abs().sum() > 0
