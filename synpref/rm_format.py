@@ -23,6 +23,8 @@ def rm_text(tokenizer, conversation: list[dict], response: str) -> str:
 
 def encode(tokenizer, texts: list[str], max_length: int) -> tuple[list[list[int]], list[bool]]:
     """Token ids per text, left-truncated to max_length; and which texts were truncated."""
+    if not texts:  # a rank whose validation shard is empty (fewer validation pairs than workers)
+        return [], []
     ids = tokenizer(texts, add_special_tokens=True)["input_ids"]
     truncated = [len(x) > max_length for x in ids]
     return [x[-max_length:] if t else x for x, t in zip(ids, truncated)], truncated

@@ -123,3 +123,14 @@ def test_shared_layout_gives_the_rewards_of_separate_forwards(tmp_path, attentio
     r_w, r_l = rewards(Engine(model.train()), collate_shared(pairs, tokenizer.pad_token_id), "cpu")
     bradley_terry_loss(r_w, r_l).backward()
     assert model.model.embed_tokens.weight.grad.abs().sum() > 0
+
+
+def test_an_empty_shard_tokenizes_to_nothing(tmp_path):
+    from transformers import AutoTokenizer
+
+    from synpref.models import build_tiny_model
+    from synpref.pair_batches import tokenize_pairs
+
+    tokenizer = AutoTokenizer.from_pretrained(build_tiny_model(tmp_path / "m", kind="seq_cls"))
+    pairs, counts = tokenize_pairs([], tokenizer, 64, "truncate")
+    assert pairs == [] and counts.pairs == 0

@@ -36,7 +36,7 @@ def pipeline_overrides(root: Path) -> list[str]:
     return [f"output={root / 'run'}", "world.pairs=48", "world.heldout=8", "gold_seed=8",
             "++stage1.iterations=1", "++stage1.seed_silver=16", "++stage1.k_max=2", "++stage1.human.per_iteration=4",
             *rm_overrides("stage1.train_rm", rm), *rm_overrides("stage2.train_rm", rm), *rm_overrides("final_rm", rm),
-            "++stage2.unconfident_margin=0.05", "serve.http.port=8472"]
+            "++stage2.unconfident_margin=0.05", "++stage2.keep.flip_dropped=true", "serve.http.port=8472"]
 
 
 def rows(folder: Path, columns=("pair_id", "status", "reason", "chosen", "rejected", "rm_scores")) -> list[dict]:
