@@ -115,7 +115,7 @@ def test_driver_killed_in_stage2_then_rerun_gives_every_pair_once(loop):
     os.killpg(job.pid, signal.SIGKILL)  # the driver and every step it started
     job.wait()
     assert not (output / "_SUCCESS").exists()
-    subprocess.run(["ray", "stop", "--force"], capture_output=True)  # the killed driver's local cluster
+    subprocess.run([str(Path(sys.executable).parent / "ray"), "stop", "--force"], capture_output=True)  # the killed driver's local cluster
 
     proc = subprocess.run(stage2_command(root, output), cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
