@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 
@@ -35,7 +36,7 @@ class TokenizedPair:
     def length(self) -> int:
         return max(len(self.chosen), len(self.rejected))
 
-    @property
+    @cached_property  # a Python loop over the prefix: sorting and collating ask for it several times
     def shared(self) -> int:
         """Tokens chosen and rejected have in common at the start, leaving each at least one of its own."""
         limit = min(len(self.chosen), len(self.rejected)) - 1
