@@ -1,31 +1,36 @@
 """Train the same backbone on the same pairs with synpref (Ray Train + DeepSpeed) and with TRL's
 RewardTrainer, in one run; print tokens/s of each, their ratio, and both final validation accuracies.
 
-Both see the same pairs, batch size, learning rate, schedule and epochs, and the same CPU cores
-(synpref: 2 Ray Train workers x 1 thread; TRL: one process x 2 threads). Tokens/s counts real
-(non-pad) tokens of chosen + rejected over the training loop only (start-up excluded for both):
-synpref's from its own per-interval figures, TRL's from a callback timing the first to the last step.
-Accuracy is recomputed for both exported models the same way (synpref.rm_format + transformers).
+Both see the same pairs, batch size, learning rate, schedule, epochs, precision (fp32: TRL's own
+default is bf16 autocast, which this bench turns off, as CPUs without bf16 units run it far slower)
+and the same two cores (synpref: one Ray Train worker of 2 threads by default; TRL: one process of 2
+threads). Tokens/s counts real (non-pad) tokens of chosen + rejected in steady state: the first
+--steps-between-evals steps are left out for both (Ray Data start and DeepSpeed warm-up for synpref,
+the first steps for TRL), synpref's from its own per-interval figures, TRL's from its own token count
+read at each step's end. Accuracy is recomputed for both exported models the same way
+(synpref.rm_format + transformers).
 
 synpref computes a pair's shared tokens (chat template + conversation) once for chosen and rejected
 (train.share_prompt); tokens/s still counts both sequences whole, as TRL computes them, and the
 table also shows the share of tokens that sharing saved and, with --also-unshared, a synpref run
 without it (the gain from length grouping and the trainer alone).
 
-    python bench/train_throughput.py [--model smollm2-135m-instruct] [--pairs 256] [--max-length 256]
+    python bench/train_throughput.py [--model smollm2-135m-instruct] [--pairs 256] [--workers 2 --cpus-per-worker 1 --micro 4]
 
-Measured 2026-12-02 on this repo's 2-core CPU box, `python bench/train_throughput.py --also-unshared`
-(defaults: 256 colour pairs, batch 16, micro-batch 4, ZeRO-1, 2 workers x 1 thread, TRL 1.16.0):
+Measured 2026-12-02 on a 2-core AMD EPYC (AVX2, 52 GFLOP/s fp32 matmul) box, `python
+bench/train_throughput.py --also-unshared` (256 colour pairs, batch 16, micro-batch 8, ZeRO-1,
+1 worker x 2 threads, TRL 1.16.0), 22 min:
                        tokens/s  val_acc  steps  padding  shared
-             synpref        161    1.000     16    0.014   0.467
-    synpref-unshared        121    1.000     16    0.015   0.000
-                 trl        297    1.000     16
-    ratio synpref/trl 0.54x; synpref-unshared/trl 0.41x
-Prompt sharing saves 47% of the tokens here and gives 1.33x; length grouping leaves 1.4% padding. The
-gap to TRL is mostly the layout on 2 cores: two Ray Train workers of one thread each (gloo
-all-reduce of 135M fp32 gradients every step) against one process with two threads. The same day,
-`--workers 1 --cpus-per-worker 2 --micro 8` gave synpref 241 tokens/s (shared 0.468, padding 0.015)
-against TRL 282, 0.85x, both val_acc 1.000: use one worker per machine on a small CPU box.
+             synpref        186    1.000     16    0.015   0.468
+    synpref-unshared         99    1.000     16    0.016   0.000
+                 trl         90    1.000     16
+    ratio synpref/trl 2.06x; synpref-unshared/trl 1.10x
+With two workers of one thread (`--workers 2 --cpus-per-worker 1 --micro 4`): synpref 158, TRL 88,
+1.79x, both val_acc 1.000. Sharing the conversation saves 47% of the tokens here (1.88x); without
+it synpref is 1.10x TRL, from length grouping (1.6% padding). The DeepSpeed step costs little since
+synpref/ds_config.py uses fused AdamW and no contiguous-gradient copy on CPU: in one process on the
+same batches, ZeRO-1 gave 144 tokens/s with foreach AdamW and the copy, 157-171 with fused AdamW,
+187-201 with fused AdamW and no copy, against 200 (foreach) and 221 (fused) for plain torch.
 """
 
 import argparse
@@ -72,7 +77,7 @@ def run_synpref(args, work: Path, train_file: str, val_file: str, share_prompt: 
         sys.exit(proc.stdout[-2000:] + proc.stderr[-3000:])
     stats = json.loads((out / "stats.json").read_text())
     windows = [m for m in stats["history"] if m.get("tokens_per_s")]
-    # steady state: skip the first interval (DeepSpeed warm-up); weight by interval length in steps
+    # steady state: leave out the first interval (Ray Data start, DeepSpeed warm-up); mean of the rest
     steady = windows[1:] or windows
     tokens_per_s = sum(m["tokens_per_s"] for m in steady) / len(steady)
     return {"tokens_per_s": tokens_per_s, "padding_fraction": steady[-1]["padding_fraction"],
@@ -99,33 +104,28 @@ def run_trl(args, work: Path, train_rows: list[dict]) -> dict:
                                   "rejected": [{"role": "assistant", "content": r["rejected"]}]} for r in train_rows])
 
     class StepClock(TrainerCallback):
-        first = last = None
-        steps = 0
-
-        def on_step_begin(self, *a, **k):
-            if self.first is None:
-                self.first = time.perf_counter()
+        """(time, real tokens so far) at each step's end; the tokens are TRL's own count (attention mask sums)."""
+        def __init__(self):
+            self.trainer, self.marks = None, []
 
         def on_step_end(self, *a, **k):
-            self.last = time.perf_counter()
-            self.steps += 1
+            self.marks.append((time.perf_counter(), self.trainer._total_train_tokens))
 
     clock = StepClock()
     config = RewardConfig(output_dir=str(work / "trl"), per_device_train_batch_size=args.batch,
                           gradient_accumulation_steps=1, learning_rate=args.lr, lr_scheduler_type="constant",
                           num_train_epochs=1, max_length=args.max_length, use_cpu=True, report_to=[],
-                          logging_steps=1000, save_strategy="no", disable_dropout=True, seed=0)
+                          logging_steps=1000, save_strategy="no", disable_dropout=True, seed=0,
+                          bf16=False)  # TRL defaults to bf16 autocast; both sides train in fp32 here
     trainer = RewardTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                             callbacks=[clock])
-    # real tokens TRL feeds: the lengths of its own tokenized chosen and rejected sequences
-    tokenized = trainer.train_dataset
-    tokens = sum(len(x) for x in tokenized["chosen_ids"]) + sum(len(x) for x in tokenized["rejected_ids"])
+    clock.trainer = trainer
     trainer.train()
     trainer.save_model(str(work / "trl" / "model"))
     tokenizer.save_pretrained(str(work / "trl" / "model"))
-    elapsed = clock.last - clock.first
-    # the first step is timed too (clock starts at its begin); scale tokens to the steps measured
-    return {"tokens_per_s": tokens / elapsed, "model": str(work / "trl" / "model"), "steps": clock.steps}
+    # steady state, as for synpref: leave out the first interval of steps (warm-up)
+    (t0, n0), (t1, n1) = clock.marks[args.steps_between_evals - 1], clock.marks[-1]
+    return {"tokens_per_s": (n1 - n0) / (t1 - t0), "model": str(work / "trl" / "model"), "steps": len(clock.marks)}
 
 
 def main():
@@ -134,9 +134,9 @@ def main():
     parser.add_argument("--pairs", type=int, default=256)
     parser.add_argument("--val-pairs", type=int, default=64)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--micro", type=int, default=4, help="synpref pairs per worker per forward")
-    parser.add_argument("--workers", type=int, default=2, help="synpref Ray Train workers")
-    parser.add_argument("--cpus-per-worker", type=int, default=1, help="synpref threads per worker")
+    parser.add_argument("--micro", type=int, default=8, help="synpref pairs per worker per forward")
+    parser.add_argument("--workers", type=int, default=1, help="synpref Ray Train workers")
+    parser.add_argument("--cpus-per-worker", type=int, default=2, help="synpref threads per worker")
     parser.add_argument("--zero-stage", type=int, default=1, help="synpref DeepSpeed ZeRO stage (the paper: 1)")
     parser.add_argument("--also-unshared", action="store_true", help="add a synpref run with train.share_prompt=false")
     parser.add_argument("--lr", type=float, default=2e-5)
@@ -145,6 +145,9 @@ def main():
     parser.add_argument("--filler-words", type=int, default=40, help="vary prompt lengths (padding matters)")
     args = parser.parse_args()
 
+    if args.pairs // args.batch <= args.steps_between_evals:
+        sys.exit(f"--pairs {args.pairs} gives {args.pairs // args.batch} steps: the first --steps-between-evals "
+                 f"{args.steps_between_evals} are warm-up and left out, so give more pairs or fewer steps between evals")
     from synpref.synthetic import colour_pairs, write_colour_pairs
 
     work = Path(tempfile.mkdtemp(prefix="synpref-train-bench-"))

@@ -19,6 +19,11 @@ def gradient_accumulation(train: dict, world_size: int) -> int:
 
 def deepspeed_config(train: dict, world_size: int, device: str) -> dict:
     zero: dict = {"stage": train["zero_stage"]}
+    contiguous = train.get("contiguous_gradients")
+    # DeepSpeed's default copies each gradient into one flat buffer as backward produces it, which
+    # saves GPU memory fragmentation; on CPU workers the copy costs 10-20% of tokens/s (ZeRO-1,
+    # one worker, SmolLM2-135M: 157-171 -> 187-201 tokens/s), so it is off there unless asked for
+    zero["contiguous_gradients"] = (device == "cuda") if contiguous is None else bool(contiguous)
     if train["offload_optimizer"]:
         zero["offload_optimizer"] = {"device": "cpu"}
     if train["offload_params"]:
@@ -49,7 +54,10 @@ def build_optimizer(model, train: dict, device: str):
         from deepspeed.ops.adam import DeepSpeedCPUAdam
 
         return DeepSpeedCPUAdam(params, lr=train["lr"], weight_decay=train["weight_decay"], betas=(0.9, 0.95))
-    return torch.optim.AdamW(params, lr=train["lr"], weight_decay=train["weight_decay"], betas=(0.9, 0.95))
+    # the fused kernel updates every tensor in one pass (CPU since torch 2.4): 0.22 s against the
+    # foreach path's 0.62 s per step of SmolLM2-135M on two cores
+    return torch.optim.AdamW(params, lr=train["lr"], weight_decay=train["weight_decay"], betas=(0.9, 0.95),
+                             fused=True)
 
 
 def lr_lambda(schedule: str, warmup_steps: int, total_steps: int):

@@ -44,8 +44,10 @@ def test_collate_puts_chosen_then_rejected():
 def test_deepspeed_config_and_accumulation():
     config = deepspeed_config(TRAIN, world_size=2, device="cpu")
     assert config["gradient_accumulation_steps"] == 4 and config["train_batch_size"] == 32
-    assert config["zero_optimization"] == {"stage": 3, "offload_optimizer": {"device": "cpu"},
-                                           "offload_param": {"device": "cpu"}}
+    assert config["zero_optimization"] == {"stage": 3, "contiguous_gradients": False,
+                                           "offload_optimizer": {"device": "cpu"}, "offload_param": {"device": "cpu"}}
+    assert deepspeed_config(TRAIN, 2, "cuda")["zero_optimization"]["contiguous_gradients"]
+    assert deepspeed_config({**TRAIN, "contiguous_gradients": True}, 2, "cpu")["zero_optimization"]["contiguous_gradients"]
     assert config["bf16"]["enabled"] and "optimizer" not in config
     with pytest.raises(ValueError, match="train.global_batch_size=30"):
         gradient_accumulation({**TRAIN, "global_batch_size": 30}, 2)
