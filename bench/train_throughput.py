@@ -78,7 +78,7 @@ def run_synpref(args, work: Path, train_file: str, val_file: str, share_prompt: 
     stats = json.loads((out / "stats.json").read_text())
     windows = [m for m in stats["history"] if m.get("tokens_per_s")]
     # steady state: leave out the first interval (Ray Data start, DeepSpeed warm-up); mean of the rest
-    steady = windows[1:] or windows
+    steady = windows[1:]  # main() asks for more steps than one interval, so there are at least two
     tokens_per_s = sum(m["tokens_per_s"] for m in steady) / len(steady)
     return {"tokens_per_s": tokens_per_s, "padding_fraction": steady[-1]["padding_fraction"],
             "shared_fraction": steady[-1].get("shared_fraction", 0.0),

@@ -19,11 +19,11 @@ def gradient_accumulation(train: dict, world_size: int) -> int:
 
 def deepspeed_config(train: dict, world_size: int, device: str) -> dict:
     zero: dict = {"stage": train["zero_stage"]}
-    contiguous = train.get("contiguous_gradients")
+    contiguous = train["contiguous_gradients"]
     # DeepSpeed's default copies each gradient into one flat buffer as backward produces it, which
     # saves GPU memory fragmentation; on CPU workers the copy costs 10-20% of tokens/s (ZeRO-1,
     # one worker, SmolLM2-135M: 157-171 -> 187-201 tokens/s), so it is off there unless asked for
-    zero["contiguous_gradients"] = (device == "cuda") if contiguous is None else bool(contiguous)
+    zero["contiguous_gradients"] = (device == "cuda") if contiguous is None else contiguous
     if train["offload_optimizer"]:
         zero["offload_optimizer"] = {"device": "cpu"}
     if train["offload_params"]:

@@ -11,7 +11,8 @@ from synpref.ds_config import deepspeed_config, gradient_accumulation, lr_lambda
 from synpref.pair_batches import TokenizedPair, collate, collate_shared, length_grouped, padding_fraction
 
 TRAIN = {"micro_batch_size": 4, "global_batch_size": 32, "zero_stage": 3, "offload_optimizer": True,
-         "offload_params": True, "precision": "bf16", "max_grad_norm": 1.0, "lr": 1e-5, "weight_decay": 0.0}
+         "offload_params": True, "contiguous_gradients": None, "precision": "bf16", "max_grad_norm": 1.0,
+         "lr": 1e-5, "weight_decay": 0.0}
 
 
 def test_bt_loss_values():

@@ -22,7 +22,7 @@ from synpref.models import build_tiny_model
 from conftest import REPO, run_job
 
 # the first test also pays for the module's pipeline run (run_job allows it 2400 s): the suite-wide
-# 900 s pytest timeout cut it off on a 2-core box whose pipeline needed about 1000 s
+# 900 s pytest timeout cut it off on a 2-core box whose pipeline needed more than that
 pytestmark = [pytest.mark.e2e, pytest.mark.loop, pytest.mark.timeout(2700)]
 
 RM_TRAIN = {"train.epochs": 1, "train.lr": 1e-3, "train.max_length": 128}
