@@ -31,6 +31,7 @@ from synpref.annotate import (STAGES, as_annotated, attribute_check, attribute_r
                               has_attributes, judge_requests, labelled_pair, quarantined_pairs, unjudged_pairs,
                               verdict_check, with_attributes)
 from synpref.attributes import attribute_schema  # noqa: E402
+from synpref.judging import position_bias_counts  # noqa: E402
 from synpref.llm_pass import answered, processor_config, run_with_retries  # noqa: E402
 from synpref.models import resolve_model  # noqa: E402
 from synpref.protocol import load_protocol, missing_guidelines  # noqa: E402
@@ -103,9 +104,9 @@ def annotation_figures(pairs_path: str, seconds: float, n_in: int) -> dict:
                 continue
             labels[label] = labels.get(label, 0) + 1
             agreement.append(share)
-            samples = {(v["judge"], v["sample"]): v["position_consistent"] for v in votes}
-            both += sum(c is not None for c in samples.values())
-            inconsistent += sum(c is False for c in samples.values())
+            asked_both, disagreed = position_bias_counts(votes)
+            both += asked_both
+            inconsistent += disagreed
     labelled = sum(labels.values())
     return {
         "pairs_labelled": labelled,

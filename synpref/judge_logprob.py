@@ -24,6 +24,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+from synpref.judging import position_bias_counts
+from synpref.serving.protocol import sigmoid
+
 ANSWER_LEAD = "The better response is Candidate"
 NUMBERS = ("1", "2")
 
@@ -84,10 +87,6 @@ def judge_score(votes: list[dict]) -> float | None:
     return sum(diffs) / len(diffs) if diffs else None
 
 
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
-
-
 def label(score: float | None, threshold: float) -> str:
     if score is None or abs(score) < threshold or score == 0:
         return "tie"
@@ -144,9 +143,9 @@ def calibration(rows: list[dict], *, threshold: float, family_of=lambda r: r.get
         if row.get("judge_score") is not None:
             p_values.append(sigmoid(row["judge_score"]))
             truths.append(True)  # verified order: the chosen response is the better one
-        samples = {(v["judge"], v["sample"]): v.get("position_consistent") for v in row.get("judge_votes") or []}
-        both += sum(c is not None for c in samples.values())
-        inconsistent += sum(c is False for c in samples.values())
+        asked_both, disagreed = position_bias_counts(row.get("judge_votes"))
+        both += asked_both
+        inconsistent += disagreed
 
     def figures(labels: list[str]) -> dict:
         decided = [x for x in labels if x in ("chosen", "rejected")]

@@ -101,6 +101,12 @@ def majority(verdicts: list[str]) -> str:
     return "tie"
 
 
+def position_bias_counts(votes: list[dict]) -> tuple[int, int]:
+    """(samples asked in both orders, those whose two orders disagreed) among one pair's votes."""
+    samples = {(v["judge"], v["sample"]): v.get("position_consistent") for v in votes or []}
+    return sum(c is not None for c in samples.values()), sum(c is False for c in samples.values())
+
+
 def aggregate_votes(votes: list[dict]) -> dict:
     """Votes of one pair ({judge, sample, order, verdict, rationale}) -> the schema's label fields.
 
