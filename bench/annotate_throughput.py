@@ -44,10 +44,10 @@ def engine_settings(max_model_len: int) -> dict:
 def requests(n: int, max_tokens: int, settings: dict) -> list[dict]:
     from omegaconf import OmegaConf
 
-    from synpref.annotate import attribute_request
-    from synpref.attributes import attribute_schema
-    from synpref.demo_pool import arithmetic
-    from synpref.schema import new_pair
+    from synpref.annotation.requests import attribute_request
+    from synpref.annotation.attributes import attribute_schema
+    from synpref.demo.pool import arithmetic
+    from synpref.record.schema import new_pair
 
     rng = random.Random(0)
     annotator = OmegaConf.create({**settings["annotator"], "max_tokens": max_tokens})
@@ -66,7 +66,7 @@ def standalone(model: str, settings: dict, reqs: list[dict]) -> dict:
     from vllm import LLM, SamplingParams
     from vllm.sampling_params import StructuredOutputsParams
 
-    from synpref.llm_pass import processor_config
+    from synpref.annotation.llm_pass import processor_config
 
     from omegaconf import OmegaConf
 
@@ -91,7 +91,7 @@ def through_ray(model: str, settings: dict, reqs: list[dict], num_cpus: int) -> 
     from omegaconf import OmegaConf
     from ray.data.llm import build_processor
 
-    from synpref.llm_pass import processor_config, resample
+    from synpref.annotation.llm_pass import processor_config, resample
 
     ray.init(num_cpus=num_cpus, runtime_env={"env_vars": ENV})
     config = processor_config(OmegaConf.create(settings["engine"]), model)
@@ -114,7 +114,7 @@ def main() -> None:
     parser.add_argument("--standalone-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    from synpref.models import resolve_model
+    from synpref.rm.weights import resolve_model
 
     model = resolve_model(args.model)
     settings = engine_settings(args.max_model_len)

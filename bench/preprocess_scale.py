@@ -25,7 +25,7 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from synpref.demo_pool import BENCHMARK_PROMPTS  # noqa: E402
+from synpref.demo.pool import BENCHMARK_PROMPTS  # noqa: E402
 
 WORDS = ("time person year way day thing man world life hand part child eye woman place work week case point "
          "number group problem fact money story month lot right study book word issue side kind head house "

@@ -1,9 +1,9 @@
-"""Pairs/s of the reward-model scoring stage (synpref.rm_scoring.ScorePairs on Ray Data, as jobs/score.py
+"""Pairs/s of the reward-model scoring stage (synpref.scoring.rm_scoring.ScorePairs on Ray Data, as jobs/score.py
 runs it) against a per-pair transformers loop and a plain batched loop, on the same model, pairs and
 cores, in one run; with each one's share of this machine's fp32 matmul rate (measured here with
 torch.matmul; model FLOPs estimated as 2 x params x real tokens).
 
-Every side formats and truncates with synpref.rm_format and uses `--threads` intra-op threads:
+Every side formats and truncates with synpref.rm.format and uses `--threads` intra-op threads:
   per-pair loop:  one HF forward per pair (its chosen and rejected padded together), input order
   batched loop:   one HF forward per `--batch` pairs (2 x batch sequences padded to the longest), input order
   ScorePairs:     the stage's callable in this process, `--stage-batch` pairs per call (length-sorted
@@ -58,7 +58,7 @@ WORDS = ("the of and to in is that for it as with was on be by this are from or 
 
 def make_pairs(n: int, seed: int) -> list[dict]:
     """Chat pairs with long-tailed (log-normal) prompt and response lengths, mean ~40 words each."""
-    from synpref.schema import new_pair
+    from synpref.record.schema import new_pair
 
     rng = random.Random(seed)
 
@@ -74,8 +74,8 @@ def build_rm(model: str, folder: str, seed: int) -> int:
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from synpref.models import resolve_model
-    from synpref.serving.scorer import load_tokenizer
+    from synpref.rm.weights import resolve_model
+    from synpref.rm.scorer import load_tokenizer
 
     path = resolve_model(model)
     tokenizer = load_tokenizer(path)
@@ -101,7 +101,7 @@ def matmul_rate(threads: int, size: int = 2048, repeats: int = 10) -> float:
 
 
 def encoded(tokenizer, rows: list[dict], max_length: int):
-    from synpref.rm_scoring import encode_pairs
+    from synpref.scoring.rm_scoring import encode_pairs
 
     chosen, rejected, _ = encode_pairs(tokenizer, rows, max_length)
     return chosen, rejected
@@ -112,8 +112,8 @@ def hf_loop(folder: str, rows: list[dict], pairs_per_forward: int, max_length: i
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from synpref.rm_format import pad_batch
-    from synpref.serving.scorer import load_tokenizer
+    from synpref.rm.format import pad_batch
+    from synpref.rm.scorer import load_tokenizer
 
     torch.set_num_threads(threads)
     tokenizer = load_tokenizer(folder)
@@ -140,9 +140,9 @@ def stage_options() -> dict:
 
 
 def score_pairs_in_process(folder: str, rows: list[dict], batch: int, max_length: int, threads: int) -> dict:
-    from synpref.rm_scoring import ScorePairs
-    from synpref.schema import to_table
-    from synpref.serving.scorer import length_groups
+    from synpref.scoring.rm_scoring import ScorePairs
+    from synpref.record.schema import to_table
+    from synpref.rm.scorer import length_groups
 
     stage = ScorePairs([{"name": "rm", "path": folder}], max_length=max_length, torch_threads=threads, **stage_options())
     scorer = stage.scorers[0][1]
@@ -165,8 +165,8 @@ def ray_stage(folder: str, rows: list[dict], batch: int, max_length: int, thread
     import ray
     from ray.data import ActorPoolStrategy
 
-    from synpref.rm_scoring import ScorePairs
-    from synpref.schema import to_table
+    from synpref.scoring.rm_scoring import ScorePairs
+    from synpref.record.schema import to_table
 
     def run(part: list[dict]) -> tuple[float, list[dict]]:
         started = time.perf_counter()
@@ -204,7 +204,7 @@ def main():
 
         args.stage_batch = int(OmegaConf.load(REPO / "conf" / "score.yaml").batch_size)
 
-    from synpref.serving.scorer import load_tokenizer
+    from synpref.rm.scorer import load_tokenizer
 
     rate = matmul_rate(args.threads)
     rows = make_pairs(args.pairs, args.seed)

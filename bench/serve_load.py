@@ -69,7 +69,7 @@ def prepare_model(workdir: Path, tiny: bool) -> Path:
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, LlamaConfig,
                               LlamaForSequenceClassification)
 
-    from synpref.models import resolve_model
+    from synpref.rm.weights import resolve_model
 
     folder = workdir / ("tiny-rm" if tiny else "smollm2-135m-rm")
     if (folder / "config.json").exists():
@@ -92,10 +92,10 @@ def prepare_model(workdir: Path, tiny: bool) -> Path:
 
 
 def make_texts(folder: Path, n: int, seed: int = 0) -> list[str]:
-    """Chat-formatted (conversation, response) texts of 40-300 tokens, through synpref.rm_format."""
+    """Chat-formatted (conversation, response) texts of 40-300 tokens, through synpref.rm.format."""
     from transformers import AutoTokenizer
 
-    from synpref.rm_format import rm_text
+    from synpref.rm.format import rm_text
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     rng = random.Random(seed)

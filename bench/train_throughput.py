@@ -8,7 +8,7 @@ threads). Tokens/s counts real (non-pad) tokens of chosen + rejected in steady s
 --steps-between-evals steps are left out for both (Ray Data start and DeepSpeed warm-up for synpref,
 the first steps for TRL), synpref's from its own per-interval figures, TRL's from its own token count
 read at each step's end. Accuracy is recomputed for both exported models the same way
-(synpref.rm_format + transformers).
+(synpref.rm.format + transformers).
 
 synpref computes a pair's shared tokens (chat template + conversation) once for chosen and rejected
 (train.share_prompt); tokens/s still counts both sequences whole, as TRL computes them, and the
@@ -50,7 +50,7 @@ def accuracy(folder: str, rows: list[dict]) -> float:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from synpref.rm_format import rm_text
+    from synpref.rm.format import rm_text
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32).eval()
@@ -91,7 +91,7 @@ def run_trl(args, work: Path, train_rows: list[dict]) -> dict:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
     from trl import RewardConfig, RewardTrainer
 
-    from synpref.models import resolve_model
+    from synpref.rm.weights import resolve_model
 
     torch.set_num_threads(2)
     folder = resolve_model(args.model)
@@ -148,7 +148,7 @@ def main():
     if args.pairs // args.batch <= args.steps_between_evals:
         sys.exit(f"--pairs {args.pairs} gives {args.pairs // args.batch} steps: the first --steps-between-evals "
                  f"{args.steps_between_evals} are warm-up and left out, so give more pairs or fewer steps between evals")
-    from synpref.synthetic import colour_pairs, write_colour_pairs
+    from synpref.demo.synthetic import colour_pairs, write_colour_pairs
 
     work = Path(tempfile.mkdtemp(prefix="synpref-train-bench-"))
     train_file = write_colour_pairs(work / "train.parquet", args.pairs, seed=1, filler_words=args.filler_words)

@@ -4,7 +4,7 @@ Reads:  data.input -- Parquet pairs (PAIR_SCHEMA), e.g. preprocess's pairs/statu
         examples.verified -- human-verified pairs (D_gold) the judges see as examples
 Writes: data.output/pairs/status=kept|quarantined/  every input pair exactly once: kept with
         attributes, judge_votes, judge_label, judge_agreement, judge_examples; or quarantined with why
-        data.output/stats.json, config.yaml, _SUCCESS (synpref.runs); _work/ (a killed job resumes there)
+        data.output/stats.json, config.yaml, _SUCCESS (synpref.runner.runs); _work/ (a killed job resumes there)
 Steps:  attributes (vLLM, JSON-schema output, retries) -> retrieve k nearest verified examples
         -> judge (judges x samples x both orders, retries) -> votes aggregated per pair
         (judging.enabled=false stops after the attributes: the pool pass before Stage 1)
@@ -26,19 +26,20 @@ from ray.data import ActorPoolStrategy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref import runs, storage  # noqa: E402
-from synpref.annotate import (STAGES, as_annotated, attribute_check, attribute_request,  # noqa: E402
+from synpref.runner import runs  # noqa: E402
+from synpref.record import storage  # noqa: E402
+from synpref.annotation.requests import (STAGES, as_annotated, attribute_check, attribute_request,  # noqa: E402
                               has_attributes, judge_requests, labelled_pair, quarantined_pairs, unjudged_pairs,
                               verdict_check, with_attributes)
-from synpref.attributes import attribute_schema  # noqa: E402
-from synpref.judging import position_bias_counts  # noqa: E402
-from synpref.llm_pass import answered, processor_config, run_with_retries  # noqa: E402
-from synpref.models import resolve_model  # noqa: E402
-from synpref.protocol import load_protocol, missing_guidelines  # noqa: E402
-from synpref.retrieval import INDEX_KINDS, Embedder, RetrieveExamples, embedding_text  # noqa: E402
-from synpref.schema import KEPT  # noqa: E402
-from synpref.stats import format_table, outcome_counts, summary  # noqa: E402
-from synpref.tracking import init_wandb  # noqa: E402
+from synpref.annotation.attributes import attribute_schema  # noqa: E402
+from synpref.annotation.judging import position_bias_counts  # noqa: E402
+from synpref.annotation.llm_pass import answered, processor_config, run_with_retries  # noqa: E402
+from synpref.rm.weights import resolve_model  # noqa: E402
+from synpref.annotation.protocol import load_protocol, missing_guidelines  # noqa: E402
+from synpref.annotation.retrieval import INDEX_KINDS, Embedder, RetrieveExamples, embedding_text  # noqa: E402
+from synpref.record.schema import KEPT  # noqa: E402
+from synpref.record.counts import format_table, outcome_counts, summary  # noqa: E402
+from synpref.runner.tracking import init_wandb  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 ENGINE_EXECUTION_KEYS = ("actors", "batch_size", "max_num_seqs", "enable_prefix_caching", "enable_chunked_prefill",

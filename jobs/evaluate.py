@@ -6,7 +6,7 @@ Reads:  the benchmarks under benchmarks.root (official file layouts; RewardBench
 Writes: <output>/results.json  every scorer's metrics, the paper's average, what was missing
         <output>/results.md    the paper's table, official aggregates where they differ, categories
         <output>/scores.jsonl  one reward per response of every item (for replay and comparisons)
-        <output>/config.yaml, stats.json, _SUCCESS (synpref.runs)
+        <output>/config.yaml, stats.json, _SUCCESS (synpref.runner.runs)
 
     python jobs/evaluate.py server.url=http://127.0.0.1:8000 output=outputs/eval/rm
     python jobs/evaluate.py model=outputs/rm/hf output=outputs/eval/rm limit=50
@@ -25,11 +25,12 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref import runs, storage  # noqa: E402
+from synpref.runner import runs  # noqa: E402
+from synpref.record import storage  # noqa: E402
 from synpref.eval.benchmarks import benchmark_paths, item_batches, load_benchmarks  # noqa: E402
 from synpref.eval.harness import score_items  # noqa: E402
 from synpref.eval.report import markdown  # noqa: E402
-from synpref.eval.scoring import PAPER_BENCHMARKS, paper_average  # noqa: E402
+from synpref.eval.headline import PAPER_BENCHMARKS, paper_average  # noqa: E402
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -69,8 +70,8 @@ def score_over_http(cfg: DictConfig, requests: list[list[dict]], on_done) -> tup
 
 def score_in_process(cfg: DictConfig, requests: list[list[dict]], on_done) -> tuple[list[dict], str, int]:
     """The same answers as the server's, computed here with the same scorer a replica runs."""
-    from synpref.models import resolve_model
-    from synpref.serving.scorer import RewardScorer
+    from synpref.rm.weights import resolve_model
+    from synpref.rm.scorer import RewardScorer
 
     scorer = RewardScorer(resolve_model(cfg.model), device=cfg.device, dtype=cfg.dtype,
                           max_rows_per_forward=cfg.batch_size, torch_threads=cfg.torch_threads,

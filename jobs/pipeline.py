@@ -3,9 +3,9 @@
   world (demo only) -> preprocess -> attributes of the pool -> human seed of D_gold -> Stage 1 -> Stage 2
   -> final RM on the curated pool -> serve it -> evaluate it over HTTP -> report
 
-Each step is one of jobs/*.py (synpref.subjobs) writing its own folder under `output`; a re-run skips
+Each step is one of jobs/*.py (synpref.runner.steps) writing its own folder under `output`; a re-run skips
 the finished ones, so a killed pipeline resumes where it stopped. With `world.enabled` (the default:
-`make demo`) the input is a demo world whose truth is known (synpref.demo_world), a simulated annotator
+`make demo`) the input is a demo world whose truth is known (synpref.demo.world), a simulated annotator
 plays the human verifier, and the report gives the label precision against the truth before and after
 each stage. Otherwise data.raw is the input and the human verdicts are awaited (the job stops with
 exit 3 and says where the worksheets are and where the verdicts go).
@@ -28,8 +28,9 @@ from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref import storage, subjobs  # noqa: E402
-from synpref.verification import verdicts_or_exit  # noqa: E402
+from synpref.record import storage  # noqa: E402
+from synpref.runner import steps as subjobs  # noqa: E402
+from synpref.verification.verification import verdicts_or_exit  # noqa: E402
 
 
 # every step every invocation ran, with its wall time: the report's pipeline time when the run was
@@ -54,14 +55,14 @@ def step(job: str, settings, output: str) -> dict:
 
 
 def write_world(cfg: DictConfig, folder: str) -> dict:
-    from synpref.demo_world import write_demo_world
+    from synpref.demo.world import write_demo_world
 
     done = storage.join(folder, "counts.json")
     if not storage.exists(done):
         w = cfg.world
         counts = write_demo_world(folder, n_pairs=w.pairs, noise=w.noise, heldout=w.heldout, seed=w.seed)
         if w.broken_rows:  # one input line of every broken kind: pre-processing quarantines each with its reason
-            from synpref.demo_pool import BROKEN_ROWS
+            from synpref.demo.pool import BROKEN_ROWS
 
             Path(folder, "raw", "broken.jsonl").write_bytes(b"\n".join(line for line, _ in BROKEN_ROWS) + b"\n")
             counts["broken_rows"] = len(BROKEN_ROWS)
@@ -166,7 +167,7 @@ def main(cfg: DictConfig) -> dict:
         final)
     results = serve_and_evaluate(cfg, storage.join(final, "model"), storage.join(output, "evaluate"), world)
 
-    from synpref.demo_report import build_report
+    from synpref.curation.report import build_report
 
     report = build_report(output=output, world=world, s1=s1, s2=s2, final_rm=rm, results=results,
                           seconds=time.time() - started, step_times=storage.read_json(STEP_LOG["path"]))

@@ -1,8 +1,8 @@
 """Pre-process raw preference data into clean pairs, as a Ray Data job (DESIGN.md section 1).
 
-Reads:  data.input  -- JSONL / JSON / Parquet files in the formats of synpref.formats
+Reads:  data.input  -- JSONL / JSON / Parquet files in the formats of synpref.preprocess.formats
 Writes: data.output/pairs/status=kept|dropped|quarantined/  (PAIR_SCHEMA, every input row accounted for)
-        data.output/stats.json, config.yaml, _SUCCESS       (synpref.runs)
+        data.output/stats.json, config.yaml, _SUCCESS       (synpref.runner.runs)
 Steps:  parse -> binarize -> require_responses -> decontaminate (13-gram) -> dedup (global, exact)
 
     python jobs/preprocess.py data.input=raw/ data.output=out/clean
@@ -20,14 +20,15 @@ from ray.data import ActorPoolStrategy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref import runs, storage  # noqa: E402
-from synpref.decontam import NgramIndex  # noqa: E402
-from synpref.dedup import ShardedSeenKeys  # noqa: E402
-from synpref.formats import BINARIZE_STRATEGIES  # noqa: E402
-from synpref.preprocess import STAGES, PreprocessBatch  # noqa: E402
-from synpref.readers import read_raw_records  # noqa: E402
-from synpref.stats import format_table, outcome_counts, summary  # noqa: E402
-from synpref.tracking import init_wandb  # noqa: E402
+from synpref.runner import runs  # noqa: E402
+from synpref.record import storage  # noqa: E402
+from synpref.preprocess.decontam import NgramIndex  # noqa: E402
+from synpref.preprocess.dedup import ShardedSeenKeys  # noqa: E402
+from synpref.preprocess.formats import BINARIZE_STRATEGIES  # noqa: E402
+from synpref.preprocess.batch import STAGES, PreprocessBatch  # noqa: E402
+from synpref.preprocess.readers import read_raw_records  # noqa: E402
+from synpref.record.counts import format_table, outcome_counts, summary  # noqa: E402
+from synpref.runner.tracking import init_wandb  # noqa: E402
 
 
 def check_config(cfg: DictConfig) -> None:

@@ -5,8 +5,8 @@ RM's for the keep rule). Several models score in one pass over the data.
 Reads:  data.input -- Parquet pairs (PAIR_SCHEMA): a pairs/ folder (every status) or pairs/status=kept
 Writes: data.output/pairs/status=kept|quarantined|.../  every input row exactly once: kept pairs scored
         (too long: truncated and marked, or quarantined too_long, by `overflow`); rows not kept unchanged
-        data.output/stats.json, config.yaml, _SUCCESS (synpref.runs); a re-run of a finished output skips
-Backends: transformers (synpref.rm_scoring.ScorePairs actors, CPU or GPU) | vllm (ray.data.llm classify)
+        data.output/stats.json, config.yaml, _SUCCESS (synpref.runner.runs); a re-run of a finished output skips
+Backends: transformers (synpref.scoring.rm_scoring.ScorePairs actors, CPU or GPU) | vllm (ray.data.llm classify)
 
     python jobs/score.py data.input=out/ann/pairs data.output=out/scored 'models=[{name: best, path: out/rm/model}]'
     ray job submit --working-dir . -- python jobs/score.py device=cuda actors=8 batch_size=512 \
@@ -24,12 +24,13 @@ from ray.data import ActorPoolStrategy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref import runs, storage  # noqa: E402
-from synpref.rm_scoring import (BACKENDS, OVERFLOW_POLICIES, ScorePairs, format_models, score_stats,  # noqa: E402
+from synpref.runner import runs  # noqa: E402
+from synpref.record import storage  # noqa: E402
+from synpref.scoring.rm_scoring import (BACKENDS, OVERFLOW_POLICIES, ScorePairs, format_models, score_stats,  # noqa: E402
                                 score_with_vllm, status_counts)
-from synpref.serving.scorer import DTYPES  # noqa: E402
-from synpref.stats import format_table  # noqa: E402
-from synpref.tracking import init_wandb  # noqa: E402
+from synpref.rm.scorer import DTYPES  # noqa: E402
+from synpref.record.counts import format_table  # noqa: E402
+from synpref.runner.tracking import init_wandb  # noqa: E402
 
 # how a run is executed, not what it computes: a finished run with other values of these is still done
 EXECUTION_KEYS = ("overwrite", "ray", "wandb", "actors", "batch_size", "transformers", "vllm")

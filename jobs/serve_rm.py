@@ -1,7 +1,7 @@
 """Serve Bradley-Terry reward models over HTTP with Ray Serve (DESIGN.md section 6).
 
 Reads:  conf/serve_rm.yaml (model or models: checkpoint folders, hub ids or synpref built-ins)
-Serves: POST /v1/score, /v1/compare (native: conversation + response, formatted by synpref.rm_format),
+Serves: POST /v1/score, /v1/compare (native: conversation + response, formatted by synpref.rm.format),
         POST /classify, /pooling (vLLM), POST /get_reward (OpenRLHF), GET /health, /v1/models
         on http.host:http.port (127.0.0.1:8000 by default), bearer token from $SYNPREF_SERVE_TOKEN if set.
 
@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref import runs  # noqa: E402
+from synpref.runner import runs  # noqa: E402
 from synpref.serving.app import build_app  # noqa: E402
 from synpref.serving.settings import auth_token, config_problems, load_settings, model_specs  # noqa: E402
 

@@ -35,13 +35,15 @@ from ray.data import ActorPoolStrategy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref import runs, storage, subjobs  # noqa: E402
-from synpref.pair_sets import key, keys, kept_folder, read_kept, write_set  # noqa: E402
-from synpref.schema import KEPT  # noqa: E402
-from synpref.retrieval import EmbedPairs, Embedder, embedding_text  # noqa: E402
-from synpref.stage1 import best_iteration, p_of, retrieve_neighbours, silver_additions, unverified_mask  # noqa: E402
-from synpref.tracking import init_wandb  # noqa: E402
-from synpref.verification import verdicts_or_exit  # noqa: E402
+from synpref.runner import runs  # noqa: E402
+from synpref.record import storage  # noqa: E402
+from synpref.runner import steps as subjobs  # noqa: E402
+from synpref.record.pairs_io import key, keys, kept_folder, read_kept, write_set  # noqa: E402
+from synpref.record.schema import KEPT  # noqa: E402
+from synpref.annotation.retrieval import EmbedPairs, Embedder, embedding_text  # noqa: E402
+from synpref.curation.stage1 import best_iteration, p_of, retrieve_neighbours, silver_additions, unverified_mask  # noqa: E402
+from synpref.runner.tracking import init_wandb  # noqa: E402
+from synpref.verification.verification import verdicts_or_exit  # noqa: E402
 
 EXECUTION_KEYS = ("overwrite", "ray", "wandb")
 

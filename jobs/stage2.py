@@ -30,11 +30,13 @@ from omegaconf import DictConfig, OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref import runs, storage, subjobs  # noqa: E402
-from synpref.pair_sets import key, keys, kept_folder, read_kept  # noqa: E402
-from synpref.schema import KEPT, to_table  # noqa: E402
-from synpref.stage2 import apply_keep_rule, unconfident  # noqa: E402
-from synpref.tracking import init_wandb  # noqa: E402
+from synpref.runner import runs  # noqa: E402
+from synpref.record import storage  # noqa: E402
+from synpref.runner import steps as subjobs  # noqa: E402
+from synpref.record.pairs_io import key, keys, kept_folder, read_kept  # noqa: E402
+from synpref.record.schema import KEPT, to_table  # noqa: E402
+from synpref.curation.stage2 import apply_keep_rule, unconfident  # noqa: E402
+from synpref.runner.tracking import init_wandb  # noqa: E402
 
 EXECUTION_KEYS = ("overwrite", "ray", "wandb")
 BEST, GOLD = "best", "gold"

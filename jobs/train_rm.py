@@ -25,11 +25,12 @@ from ray.train.torch import TorchTrainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref import runs, storage  # noqa: E402
-from synpref.ds_config import SCHEDULES, gradient_accumulation  # noqa: E402
-from synpref.models import resolve_model  # noqa: E402
-from synpref.pair_batches import OVERFLOW_POLICIES  # noqa: E402
-from synpref.train_worker import PAIR_COLUMNS, STATE_FILE, train_func  # noqa: E402
+from synpref.runner import runs  # noqa: E402
+from synpref.record import storage  # noqa: E402
+from synpref.training.ds_config import SCHEDULES, gradient_accumulation  # noqa: E402
+from synpref.rm.weights import resolve_model  # noqa: E402
+from synpref.training.batches import OVERFLOW_POLICIES  # noqa: E402
+from synpref.training.worker import PAIR_COLUMNS, STATE_FILE, train_func  # noqa: E402
 
 
 def check_config(cfg: DictConfig) -> None:

@@ -15,7 +15,7 @@ Writes: export: data.output/ worksheet.jsonl, worksheet.md, protocol.md, label_s
                 label_studio_config.xml, argilla_records.json, argilla_settings.json, selected.parquet
         import: data.output/pairs/status=kept|dropped/ (PAIR_SCHEMA: the new D_gold + dropped undecidables),
                 verdicts.jsonl (every verdict read, normalised)
-        both:   stats.json, config.yaml, _SUCCESS (synpref.runs); a re-run of a finished output skips
+        both:   stats.json, config.yaml, _SUCCESS (synpref.runner.runs); a re-run of a finished output skips
 No Ray: the files are small.
 
     python jobs/verify.py action=export data.input=out/ann/pairs data.output=out/verify/round1 export.n=200
@@ -38,11 +38,12 @@ from omegaconf import DictConfig, OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref import runs, storage  # noqa: E402
-from synpref.protocol import load_protocol  # noqa: E402
-from synpref.schema import KEPT, PAIR_SCHEMA, pair_id, to_table  # noqa: E402
-from synpref.stats import format_table, outcome_counts, summary  # noqa: E402
-from synpref.verification import (STAGE, VERDICTS, human_protocol, merge_into_existing, merge_verdicts,  # noqa: E402
+from synpref.runner import runs  # noqa: E402
+from synpref.record import storage  # noqa: E402
+from synpref.annotation.protocol import load_protocol  # noqa: E402
+from synpref.record.schema import KEPT, PAIR_SCHEMA, pair_id, to_table  # noqa: E402
+from synpref.record.counts import format_table, outcome_counts, summary  # noqa: E402
+from synpref.verification.verification import (STAGE, VERDICTS, human_protocol, merge_into_existing, merge_verdicts,  # noqa: E402
                                   order_key, read_verdicts, verdict_files, write_argilla, write_label_studio,
                                   write_worksheet)
 

@@ -51,7 +51,7 @@ def serve_app(args: dict, *, token_env: str | None = None, token: str | None = N
 
 class ReferenceRM:
     """A reward model scored the plain way: transformers' *ForSequenceClassification, one unpadded
-    sequence per forward, token ids from synpref.rm_format (the format training uses)."""
+    sequence per forward, token ids from synpref.rm.format (the format training uses)."""
 
     def __init__(self, path: str):
         import torch
@@ -62,12 +62,12 @@ class ReferenceRM:
         self.model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).eval()
 
     def ids(self, text: str, max_length: int = 10**6) -> list[int]:
-        from synpref.rm_format import encode
+        from synpref.rm.format import encode
 
         return encode(self.tokenizer, [text], max_length)[0][0]
 
     def text(self, conversation: list[dict], response: str) -> str:
-        from synpref.rm_format import rm_text
+        from synpref.rm.format import rm_text
 
         return rm_text(self.tokenizer, conversation, response)
 

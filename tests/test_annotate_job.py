@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 from omegaconf import OmegaConf
 
-from synpref.demo_pool import arithmetic
-from synpref.judging import first_order
-from synpref.retrieval import Embedder, embedding_text
-from synpref.schema import PAIR_SCHEMA, new_pair, to_table
+from synpref.demo.pool import arithmetic
+from synpref.annotation.judging import first_order
+from synpref.annotation.retrieval import Embedder, embedding_text
+from synpref.record.schema import PAIR_SCHEMA, new_pair, to_table
 from tests.conftest import REPO, run_job
 
 pytestmark = pytest.mark.e2e

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synpref.attributes import attribute_schema, check_answer
-from synpref.judging import (ORIGINAL, SWAPPED, aggregate_votes, check_verdict, first_order, judge_messages,
+from synpref.annotation.attributes import attribute_schema, check_answer
+from synpref.annotation.judging import (ORIGINAL, SWAPPED, aggregate_votes, check_verdict, first_order, judge_messages,
                              majority)
-from synpref.protocol import HUMAN_ONLY, judge_guidelines, load_protocol, missing_guidelines
-from synpref.retrieval import VectorIndex
+from synpref.annotation.protocol import HUMAN_ONLY, judge_guidelines, load_protocol, missing_guidelines
+from synpref.annotation.retrieval import VectorIndex
 
 REPO = Path(__file__).resolve().parents[1]
 TAXONOMY = {"task_categories": ["math", "coding", "other"], "objectivity": ["objective", "subjective"],

@@ -6,9 +6,9 @@ import random
 import pytest
 import torch
 
-from synpref.bt_loss import bradley_terry_loss
-from synpref.ds_config import deepspeed_config, gradient_accumulation, lr_lambda
-from synpref.pair_batches import TokenizedPair, collate, collate_shared, length_grouped, padding_fraction
+from synpref.training.loss import bradley_terry_loss
+from synpref.training.ds_config import deepspeed_config, gradient_accumulation, lr_lambda
+from synpref.training.batches import TokenizedPair, collate, collate_shared, length_grouped, padding_fraction
 
 TRAIN = {"micro_batch_size": 4, "global_batch_size": 32, "zero_stage": 3, "offload_optimizer": True,
          "offload_params": True, "contiguous_gradients": None, "precision": "bf16", "max_grad_norm": 1.0,
@@ -65,8 +65,8 @@ def test_lr_schedules():
 def test_freeze_lower_layers_leaves_top_blocks_norm_and_head(tmp_path):
     from transformers import AutoModelForSequenceClassification
 
-    from synpref.models import build_tiny_model
-    from synpref.train_worker import freeze_lower_layers
+    from synpref.rm.weights import build_tiny_model
+    from synpref.training.worker import freeze_lower_layers
 
     model = AutoModelForSequenceClassification.from_pretrained(build_tiny_model(tmp_path / "m", kind="seq_cls"))
     n = freeze_lower_layers(model, 1)
@@ -100,10 +100,10 @@ def test_identical_texts_keep_a_token_of_their_own():
 def test_shared_layout_gives_the_rewards_of_separate_forwards(tmp_path, attention):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from synpref.models import build_tiny_model
-    from synpref.pair_batches import tokenize_pairs
-    from synpref.synthetic import colour_pairs
-    from synpref.train_worker import rewards
+    from synpref.rm.weights import build_tiny_model
+    from synpref.training.batches import tokenize_pairs
+    from synpref.demo.synthetic import colour_pairs
+    from synpref.training.worker import rewards
 
     class Engine:  # what DeepSpeed's engine is to rewards(): a callable holding .module
         def __init__(self, module):
@@ -131,8 +131,8 @@ def test_shared_layout_gives_the_rewards_of_separate_forwards(tmp_path, attentio
 def test_an_empty_shard_tokenizes_to_nothing(tmp_path):
     from transformers import AutoTokenizer
 
-    from synpref.models import build_tiny_model
-    from synpref.pair_batches import tokenize_pairs
+    from synpref.rm.weights import build_tiny_model
+    from synpref.training.batches import tokenize_pairs
 
     tokenizer = AutoTokenizer.from_pretrained(build_tiny_model(tmp_path / "m", kind="seq_cls"))
     pairs, counts = tokenize_pairs([], tokenizer, 64, "truncate")

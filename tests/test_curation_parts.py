@@ -6,11 +6,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from synpref import subjobs
-from synpref.pair_sets import flipped, key, keys, read_kept, write_set
-from synpref.schema import PAIR_SCHEMA, new_pair, pair_id
-from synpref.stage1 import adaptive_k, best_iteration, retrieve_neighbours, silver_additions, unverified_mask
-from synpref.stage2 import (DROPPED_GOLD, DROPPED_OTHERS, DROPPED_UNSCORED, KEPT_GOLD_BEST, KEPT_GOLD_JUDGES,
+from synpref.runner import steps as subjobs
+from synpref.record.pairs_io import flipped, key, keys, read_kept, write_set
+from synpref.record.schema import PAIR_SCHEMA, new_pair, pair_id
+from synpref.curation.stage1 import adaptive_k, best_iteration, retrieve_neighbours, silver_additions, unverified_mask
+from synpref.curation.stage2 import (DROPPED_GOLD, DROPPED_OTHERS, DROPPED_UNSCORED, KEPT_GOLD_BEST, KEPT_GOLD_JUDGES,
                             apply_keep_rule, decide, unconfident)
 
 

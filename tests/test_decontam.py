@@ -1,7 +1,7 @@
 import json
 
-from synpref.decontam import NgramIndex, benchmark_prompts, first_turn_prompt, ngram_hashes
-from synpref.demo_pool import BENCHMARK_PROMPTS
+from synpref.preprocess.decontam import NgramIndex, benchmark_prompts, first_turn_prompt, ngram_hashes
+from synpref.demo.pool import BENCHMARK_PROMPTS
 
 PROMPT = BENCHMARK_PROMPTS[0]
 

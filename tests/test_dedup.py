@@ -1,8 +1,8 @@
 import numpy as np
 
-from synpref.dedup import SeenKeys
-from synpref.steps import Deduplicate
-from synpref.schema import new_pair
+from synpref.preprocess.dedup import SeenKeys
+from synpref.preprocess.filters import Deduplicate
+from synpref.record.schema import new_pair
 
 
 def test_seen_keys_matches_a_python_set_over_many_batches():

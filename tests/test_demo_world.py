@@ -1,4 +1,4 @@
-"""synpref.demo_world: the noisy pool, its truth (checked independently), the held-out RM-Bench files,
+"""synpref.demo.world: the noisy pool, its truth (checked independently), the held-out RM-Bench files,
 label precision and the simulated annotator. Pure Python, no Ray."""
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ import re
 import numpy as np
 import pytest
 
-from synpref import demo_world, schema
-from synpref.decontam import NgramIndex
+from synpref.demo import world as demo_world
+from synpref.record import schema
+from synpref.preprocess.decontam import NgramIndex
 from synpref.eval import loaders
-from synpref.formats import parse_record
+from synpref.preprocess.formats import parse_record
 
 LIMITS = {"max_chars": 200_000, "max_messages": 256}
 UNIT_FACTORS = {("kilometres", "metres"): 1000, ("kilograms", "grams"): 1000, ("litres", "millilitres"): 1000,

@@ -14,8 +14,8 @@ from conftest import run_job
 from serve_helpers import ReferenceRM, serve_app
 from synpref.eval.benchmarks import DEFAULT_PATHS, benchmark_paths, load_benchmarks
 from synpref.eval.harness import score_items
-from synpref.eval.scoring import PAPER_BENCHMARKS, paper_average
-from synpref.models import build_tiny_model
+from synpref.eval.headline import PAPER_BENCHMARKS, paper_average
+from synpref.rm.weights import build_tiny_model
 
 pytestmark = pytest.mark.e2e
 

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from synpref.demo_pool import BROKEN_ROWS
-from synpref.formats import Malformed, decode_line, parse_record
-from synpref.schema import DROPPED, KEPT, PAIR_SCHEMA, pair_id, to_table
+from synpref.demo.pool import BROKEN_ROWS
+from synpref.preprocess.formats import Malformed, decode_line, parse_record
+from synpref.record.schema import DROPPED, KEPT, PAIR_SCHEMA, pair_id, to_table
 
 LIMITS = {"max_chars": 200_000, "max_messages": 256, "max_line_bytes": 4_000_000}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from synpref.demo_pool import write_demo_pool
+from synpref.demo.pool import write_demo_pool
 
 pytestmark = pytest.mark.e2e
 RAY = str(Path(sys.executable).parent / "ray")

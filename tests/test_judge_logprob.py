@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from synpref import judge_logprob as jl
+from synpref.annotation import logprob_judge as jl
 
 
 class DigitTokenizer:

@@ -1,4 +1,4 @@
-"""Tests for synpref.models: built-in model resolution, local paths, hub ids, tiny models.
+"""Tests for synpref.rm.weights: built-in model resolution, local paths, hub ids, tiny models.
 
 The SmolLM2 conversion (~25 s) happens once into the default cache ($SYNPREF_CACHE or
 ~/.cache/synpref), so repeated runs are fast. Lock / atomicity tests use a fake converter in a
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from synpref import models
-from synpref.models import (
+from synpref.rm import weights as models
+from synpref.rm.weights import (
     BUILTIN_MODELS,
     ModelResolutionError,
     build_tiny_model,

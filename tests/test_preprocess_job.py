@@ -6,8 +6,8 @@ import pyarrow.dataset as pads
 import pytest
 
 from conftest import run_job
-from synpref.demo_pool import BROKEN_ROWS, write_demo_pool
-from synpref.schema import PAIR_SCHEMA
+from synpref.demo.pool import BROKEN_ROWS, write_demo_pool
+from synpref.record.schema import PAIR_SCHEMA
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The reward-model scoring stage (synpref.rm_scoring, jobs/score.py) on tiny random seq-cls models.
+"""The reward-model scoring stage (synpref.scoring.rm_scoring, jobs/score.py) on tiny random seq-cls models.
 
 Unmarked: the per-row logic without Ray, and one real local Ray pass (two models, one actor pool) whose
 scores must equal RewardScorer's in-process scores. Marked e2e: the job end to end, and the vLLM path."""
@@ -11,11 +11,11 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
-from synpref.models import build_tiny_model
-from synpref.rm_scoring import (PairEncoder, ScorePairs, decide, preference_p, score_stats,
+from synpref.rm.weights import build_tiny_model
+from synpref.scoring.rm_scoring import (PairEncoder, ScorePairs, decide, preference_p, score_stats,
                                 status_counts, with_score)
-from synpref.schema import PAIR_SCHEMA, new_pair, quarantined_row, to_table
-from synpref.serving.scorer import RewardScorer
+from synpref.record.schema import PAIR_SCHEMA, new_pair, quarantined_row, to_table
+from synpref.rm.scorer import RewardScorer
 from tests.conftest import run_job
 
 MAX_LENGTH = 96

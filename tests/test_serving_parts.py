@@ -13,7 +13,7 @@ import yaml
 from conftest import run_job
 from synpref.eval.benchmarks import item_batches
 from synpref.eval.loaders import EvalItem
-from synpref.serving.scorer import length_groups
+from synpref.rm.scorer import length_groups
 from synpref.serving.settings import config_problems, load_settings, model_specs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ def test_vllm_settings_are_checked_only_with_backend_vllm():
 
 
 def test_vllm_engine_args_and_cpu_environment(monkeypatch):
-    from synpref.serving.vllm_scorer import cpu_environment, engine_args
+    from synpref.rm.vllm_scorer import cpu_environment, engine_args
 
     options = dict(load_settings(VLLM).vllm)
     kwargs = engine_args("/m", device="cpu", dtype="auto", max_length=512, options=options)
@@ -152,8 +152,8 @@ def test_scorer_matches_plain_transformers_on_mixed_lengths(tmp_path):
     """Length-sorted micro-batches, padding, and the reward read at the last real token: including a
     text that ends in the pad token, where searching input_ids for the pad id would read too early."""
     from serve_helpers import ReferenceRM
-    from synpref.models import build_tiny_model
-    from synpref.serving.scorer import RewardScorer
+    from synpref.rm.weights import build_tiny_model
+    from synpref.rm.scorer import RewardScorer
 
     path = build_tiny_model(tmp_path / "rm", kind="seq_cls", seed=5)
     scorer = RewardScorer(path, max_tokens_per_forward=256, max_rows_per_forward=2)

@@ -1,7 +1,7 @@
 from collections import Counter
 
-from synpref.preprocess import STAGES
-from synpref.stats import summary
+from synpref.preprocess.batch import STAGES
+from synpref.record.counts import summary
 
 
 def counts(**kw):
@@ -33,7 +33,7 @@ def test_reconcile_catches_an_unknown_stage():
 
 
 def test_num_cpus_only_for_a_local_cluster(monkeypatch):
-    from synpref.runs import local_num_cpus
+    from synpref.runner.runs import local_num_cpus
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     assert local_num_cpus(None, 4) == 4

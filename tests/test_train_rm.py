@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from conftest import REPO, run_job
-from synpref.models import build_tiny_model
-from synpref.rm_format import rm_text
-from synpref.synthetic import colour_pairs, write_colour_pairs
+from synpref.rm.weights import build_tiny_model
+from synpref.rm.format import rm_text
+from synpref.demo.synthetic import colour_pairs, write_colour_pairs
 
 pytestmark = pytest.mark.e2e
 COMMON = ["train.lr=1e-3", "train.lr_schedule=constant", "train.eval_every=4", "train.max_length=128",

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import run_job
 
-from synpref.protocol import load_protocol
-from synpref.schema import PAIR_SCHEMA, new_pair, pair_id, to_table, unordered_key
-from synpref.verification import (VERDICTS, cohen_kappa, human_protocol, majority_verdict, merge_into_existing,
+from synpref.annotation.protocol import load_protocol
+from synpref.record.schema import PAIR_SCHEMA, new_pair, pair_id, to_table, unordered_key
+from synpref.verification.verification import (VERDICTS, cohen_kappa, human_protocol, majority_verdict, merge_into_existing,
                                   merge_verdicts, read_verdicts, verification_order, write_argilla,
                                   verdicts_or_exit, write_label_studio, write_worksheet, WAITING_FOR_HUMANS)
 

@@ -12,7 +12,7 @@ from typing import Callable
 
 from synpref.eval import loaders
 from synpref.eval.loaders import EvalItem
-from synpref.eval.scoring import PAPER_BENCHMARKS
+from synpref.eval.headline import PAPER_BENCHMARKS
 
 # Where each benchmark sits under a benchmarks root, in the layout of its official repo or hub
 # export (../shared/benchmarks holds rm-bench/, judgebench/, rmb/; the fixtures hold all seven).

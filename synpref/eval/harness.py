@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 from synpref.eval import loaders
 from synpref.eval.loaders import EvalItem
-from synpref.eval.scoring import (
+from synpref.eval.headline import (
     score_judgebench,
     score_ppe_correctness,
     score_ppe_preference,
@@ -21,7 +21,7 @@ from synpref.eval.scoring import (
     score_rm_bench,
     score_rmb,
 )
-from synpref.eval.scoring_common import as_floats
+from synpref.eval.common import as_floats
 
 
 def _split(item: EvalItem, scores: list[float]) -> tuple[list[float], list[float]]:

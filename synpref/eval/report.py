@@ -7,7 +7,7 @@ Input is what jobs/evaluate.py writes to results.json: {"benchmarks": {name: sco
 
 from __future__ import annotations
 
-from synpref.eval.scoring import PAPER_BENCHMARKS
+from synpref.eval.headline import PAPER_BENCHMARKS
 
 TITLES = {
     "rewardbench": "RewardBench",

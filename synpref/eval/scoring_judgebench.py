@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, Sequence
 
-from synpref.eval.scoring_common import as_float, mean, percent
+from synpref.eval.common import as_float, mean, percent
 
 # run_judge.py: the prefixes it passes to ``source.startswith``; names as in the JudgeBench paper.
 JUDGEBENCH_CATEGORIES: dict[str, str] = {

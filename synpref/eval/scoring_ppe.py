@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable, Mapping, Sequence
 
-from synpref.eval.scoring_common import as_float, as_floats, mean, percent
+from synpref.eval.common import as_float, as_floats, mean, percent
 
 PPE_WINNERS = ("model_a", "model_b")
 PPE_DEFAULT_K = 32

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable, Mapping
 
-from synpref.eval.scoring_common import as_float, percent
+from synpref.eval.common import as_float, percent
 
 # rewardbench/constants.py EXAMPLE_COUNTS, copied as facts. Two quirks are deliberate because the
 # leaderboard uses them: math-prm counts 984 (it has 447 pairs) so that math and code weigh half of

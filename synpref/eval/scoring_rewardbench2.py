@@ -24,7 +24,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from synpref.eval.scoring_common import as_floats, mean
+from synpref.eval.common import as_floats, mean
 
 TIES_SUBSET = "ties"
 

@@ -20,7 +20,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from synpref.eval.scoring_common import as_floats, mean
+from synpref.eval.common import as_floats, mean
 
 RM_BENCH_DOMAINS: tuple[str, ...] = ("chat", "math", "code", "safety")
 RM_BENCH_STYLES: tuple[str, ...] = ("concise", "detailed_plain", "detailed_markdown")

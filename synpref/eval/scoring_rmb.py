@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable, Mapping
 
-from synpref.eval.scoring_common import as_float, as_floats, mean, percent
+from synpref.eval.common import as_float, as_floats, mean, percent
 
 RMB_GOALS: tuple[str, ...] = ("helpfulness", "harmlessness")
 

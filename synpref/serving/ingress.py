@@ -2,10 +2,10 @@
 
 Every route checks the token first, then parses the body itself (so a malformed body gets a 400
 that says so, not a framework 422), turns the request into token ids (native items through
-synpref.rm_format.rm_text; vLLM / OpenRLHF texts as the client formatted them, encoded like vLLM
+synpref.rm.format.rm_text; vLLM / OpenRLHF texts as the client formatted them, encoded like vLLM
 does), refuses what cannot be scored, and sends the ids in chunks to the model's replica
 (synpref.serving.replica), which batches the chunks of concurrent requests.
-Shapes: synpref.serving.protocol.
+Shapes: synpref.serving.api.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from pydantic import ValidationError
 from ray import serve
 from ray.serve.exceptions import BackPressureError
 
-from synpref.models import resolve_model
-from synpref.rm_format import encode, rm_text
-from synpref.serving import protocol as p
-from synpref.serving.scorer import load_tokenizer
+from synpref.rm.weights import resolve_model
+from synpref.rm.format import encode, rm_text
+from synpref.serving import api as p
+from synpref.rm.scorer import load_tokenizer
 
 api = FastAPI(title="synpref reward models")
 

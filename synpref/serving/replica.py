@@ -3,10 +3,10 @@
 The ingress (synpref.serving.ingress) sends chunks of at most `max_batch_size` token-id sequences
 to `score`. Two backends (the config's `backend`):
 
-- transformers (synpref.serving.scorer): `@serve.batch` gathers chunks from concurrent requests
+- transformers (synpref.rm.scorer): `@serve.batch` gathers chunks from concurrent requests
   into one batch counted in sequences (`batch_size_fn`), and the forward runs in a worker thread so
   the replica's event loop keeps accepting chunks for the next batch meanwhile.
-- vllm (synpref.serving.vllm_scorer): every sequence of a chunk goes to the vLLM engine as it
+- vllm (synpref.rm.vllm_scorer): every sequence of a chunk goes to the vLLM engine as it
   arrives; the engine's scheduler batches whatever is in flight (continuous batching), so a second
   batcher in front of it would only add its wait.
 """
@@ -17,7 +17,7 @@ import asyncio
 
 from ray import serve
 
-from synpref.models import resolve_model
+from synpref.rm.weights import resolve_model
 
 
 def sequences_in(chunks: list[list[list[int]]]) -> int:
@@ -35,11 +35,11 @@ class RewardModel:
         path = resolve_model(model)
         self.engine = None
         if backend == "vllm":
-            from synpref.serving.vllm_scorer import VllmScorer
+            from synpref.rm.vllm_scorer import VllmScorer
 
             self.engine = VllmScorer(path, device=device, dtype=dtype, max_length=max_length, options=vllm)
             return
-        from synpref.serving.scorer import RewardScorer
+        from synpref.rm.scorer import RewardScorer
 
         self.scorer = RewardScorer(path, device=device, dtype=dtype, max_tokens_per_forward=max_tokens_per_forward,
                                    max_rows_per_forward=max_batch_size, torch_threads=torch_threads)

@@ -15,7 +15,7 @@ import pytest
 from synpref.eval import loaders
 from synpref.eval.harness import score_items
 from synpref.eval.loaders import EvalItem
-from synpref.eval.scoring import PAPER_BENCHMARKS, paper_average
+from synpref.eval.headline import PAPER_BENCHMARKS, paper_average
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "benchmarks"
 ROLES = {"system", "user", "assistant"}
@@ -90,7 +90,7 @@ def test_judgebench_fixture_and_output_replay():
         FIXTURES / "judgebench" / "outputs"
         / "dataset=judgebench,response_model=fixture-model,judge_name=reward_model,judge_model=fixture_rm.jsonl"
     )
-    from synpref.eval.scoring import replay_judgebench_outputs
+    from synpref.eval.headline import replay_judgebench_outputs
 
     result = replay_judgebench_outputs(outputs)
     # stored rewards (A, B): jb-1 (2, 1) label A>B right; jb-2 (0.5, 0.5) tie -> 0, wrong;

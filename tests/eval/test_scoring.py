@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from synpref.eval.scoring import (
+from synpref.eval.headline import (
     PAPER_BENCHMARKS,
     paper_average,
     replay_judgebench_outputs,

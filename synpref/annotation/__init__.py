@@ -1,0 +1,1 @@
+"""Annotation: the five attributes and LLM judges on vLLM, the protocol, example retrieval."""

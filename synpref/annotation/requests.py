@@ -1,0 +1,173 @@
+"""Annotation rows: pairs -> LLM requests -> answers -> labelled pairs (DESIGN.md sections 1-2).
+
+jobs/annotate.py strings these together with Ray Data:
+  attributes: one request per pair (the five attributes, JSON-schema structured output)
+  retrieve:   the k nearest human-verified pairs (synpref.annotation.retrieval)
+  judge:      per judge x sample x order one request (synpref.annotation.judging), then votes grouped per pair
+A request carries its pair as JSON in `payload`, so the pair rides through the engine untouched and
+comes back whole. A pair whose request still fails after the retries is quarantined with the reason,
+at the stage that failed; it is never labelled from a bad answer.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+
+from synpref.annotation.attributes import ATTRIBUTE_COLUMNS, attribute_messages, check_answer
+from synpref.annotation.judging import (ORIGINAL, SWAPPED, aggregate_votes, check_verdict, first_order, judge_messages,
+                             verdict_schema)
+from synpref.annotation.protocol import judge_guidelines
+from synpref.record.schema import KEPT, PAIR_SCHEMA, QUARANTINED, to_table
+
+STAGES = ["attributes", "judge"]
+
+
+def plain(value):
+    """Arrow/numpy values from a Ray Data row -> JSON-able Python values."""
+    if isinstance(value, np.ndarray):
+        return [plain(v) for v in value.tolist()]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def pair_payload(row: dict) -> str:
+    """A kept pair as it enters annotation, its previous decision moved into history."""
+    pair = {name: plain(row.get(name)) for name in PAIR_SCHEMA.names}
+    history = list(pair["history"] or [])
+    history.append({"stage": pair["stage"] or "preprocess", "status": pair["status"] or KEPT, "reason": pair["reason"]})
+    pair.update(history=history, stage=None, reason=None, status=KEPT)
+    return json.dumps(pair, ensure_ascii=False)
+
+
+def sampling_params(schema: dict | None, *, temperature: float, max_tokens: int, seed: int) -> str:
+    """vLLM sampling parameters as JSON (one string column: no Arrow struct inference on a JSON schema)."""
+    params = {"temperature": float(temperature), "max_tokens": int(max_tokens), "seed": int(seed)}
+    if schema is not None:
+        params["structured_outputs"] = {"json": json.dumps(schema)}
+    return json.dumps(params)
+
+
+def attribute_request(row: dict, *, taxonomy, schema: dict, cfg) -> dict:
+    payload = pair_payload(row)
+    pair = json.loads(payload)
+    return {
+        "question_id": f"{pair['pair_id']}:attributes",
+        "pair_id": pair["pair_id"],
+        "payload": payload,
+        "messages": attribute_messages(pair, taxonomy, max_chars=cfg.max_chars_per_text),
+        "question_params": sampling_params(schema if cfg.structured_output else None, temperature=cfg.temperature,
+                                           max_tokens=cfg.max_tokens, seed=cfg.seed),
+        "max_tokens": int(cfg.max_tokens),
+        "attempt": 0,
+    }
+
+
+def attribute_check(schema: dict):
+    def check(row: dict, text: str, n_tokens: int):
+        return check_answer(text, n_tokens, int(row["max_tokens"]), schema)
+
+    return check
+
+
+def has_attributes(row: dict) -> bool:
+    return all(row.get(name) is not None and len(row[name]) > 0 for name in ATTRIBUTE_COLUMNS)
+
+
+def as_annotated(row: dict) -> dict:
+    """A pair that already has its attributes (from an earlier run), ready for retrieval."""
+    return {"pair_id": row["pair_id"], "pair_json": pair_payload(row)}
+
+
+def with_attributes(row: dict) -> dict:
+    """An answered attribute request -> {pair_id, pair_json} with the five attributes set."""
+    pair = json.loads(row["payload"])
+    pair.update(json.loads(row["answer_json"]))
+    return {"pair_id": pair["pair_id"], "pair_json": json.dumps(pair, ensure_ascii=False)}
+
+
+def judge_requests(row: dict, *, judges, protocol: dict, cfg) -> list[dict]:
+    """Every question the judges are asked about one pair: judge x sample x order."""
+    pair = json.loads(row["pair_json"])
+    examples = json.loads(row["examples_json"])
+    pair["judge_examples"] = [e["pair_id"] for e in examples]
+    payload = json.dumps(pair, ensure_ascii=False)
+    guidelines = judge_guidelines(protocol, task_category=pair["task_category"], objectivity=pair["objectivity"],
+                                  controversiality=pair["controversiality"])
+    schema = verdict_schema(cfg.rationale)
+    requests = []
+    for judge in judges:
+        for sample in range(judge.samples):
+            first = first_order(cfg.seed, pair["pair_id"], judge.name, sample)
+            orders = [first, SWAPPED if first == ORIGINAL else ORIGINAL] if cfg.ask_swapped else [first]
+            for order in orders:
+                requests.append({
+                    "question_id": f"{pair['pair_id']}:{judge.name}:{sample}:{order}",
+                    "pair_id": pair["pair_id"],
+                    "payload": payload,
+                    "messages": judge_messages(pair, order, guidelines, examples, seed=cfg.seed,
+                                               max_chars=cfg.max_chars_per_text, rationale=cfg.rationale),
+                    "question_params": sampling_params(
+                        schema if cfg.structured_output else None, temperature=judge.temperature,
+                        max_tokens=cfg.max_tokens, seed=cfg.seed + 7919 * sample),
+                    "max_tokens": int(cfg.max_tokens),
+                    "attempt": 0,
+                    "judge": judge.name,
+                })
+    return requests
+
+
+def question_parts(question_id: str) -> tuple[str, int, str]:
+    """(judge, sample, order) from a judge question id `<pair_id>:<judge>:<sample>:<order>`."""
+    _, judge, sample, order = question_id.rsplit(":", 3)
+    return judge, int(sample), order
+
+
+def verdict_check(row: dict, text: str, n_tokens: int):
+    _, _, order = question_parts(row["question_id"])
+    return check_verdict(text, n_tokens, int(row["max_tokens"]), order)
+
+
+def labelled_pair(group: pa.Table) -> pa.Table:
+    """All answers to one pair's judge questions (a Ray Data group) -> that pair as one PAIR row.
+
+    A pair with any question that failed all its attempts is quarantined at stage `judge`."""
+    answers = group.select(["question_id", "payload", "answer_json", "error"]).to_pylist()
+    pair = json.loads(answers[0]["payload"])
+    errors = sorted({a["error"] for a in answers if a["error"] is not None})
+    if errors:
+        pair.update(status=QUARANTINED, stage="judge", reason=f"judge_answer_failed:{errors[0].split(':')[0]}")
+        return to_table([pair])
+    votes = []
+    for answer in answers:
+        judge, sample, order = question_parts(answer["question_id"])
+        value = json.loads(answer["answer_json"])
+        votes.append({"judge": judge, "sample": sample, "order": order, "verdict": value["verdict"],
+                      "rationale": value["rationale"]})
+    result = aggregate_votes(votes)
+    pair.update(judge_votes=result["judge_votes"], judge_label=result["judge_label"],
+                judge_agreement=result["judge_agreement"], status=KEPT, stage=None, reason=None)
+    return to_table([pair])
+
+
+def unjudged_pairs(batch: pa.Table) -> pa.Table:
+    """Annotated pairs ({pair_id, pair_json}) -> PAIR rows, kept with their attributes and no label
+    (the attributes-only pass: judging.enabled=false)."""
+    return to_table([json.loads(p) for p in batch.column("pair_json").to_pylist()])
+
+
+def quarantined_pairs(batch: pa.Table, stage: str) -> pa.Table:
+    """Questions that failed every attempt -> their pairs, quarantined with the last error."""
+    pairs = []
+    for row in batch.select(["payload", "error"]).to_pylist():
+        pair = json.loads(row["payload"])
+        pair.update(status=QUARANTINED, stage=stage, reason=f"{stage}_answer_failed:{row['error'].split(':')[0]}")
+        pairs.append(pair)
+    return to_table(pairs)

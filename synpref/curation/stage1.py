@@ -1,0 +1,83 @@
+"""Stage 1's own steps (DESIGN.md section 2); jobs/stage1.py runs them between the train, score,
+annotate and verify jobs.
+
+Error-driven adaptive retrieval: a gold pair the current RM gets wrong (p <= 0.5) pulls k_max similar
+unverified pairs, one it gets right pulls ceil(k_max * (1 - p)): the less sure the RM, the more
+neighbours go to the judges. Judge-labelled pairs then join D_silver in the judges' order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from synpref.record.pairs_io import flipped, key
+from synpref.annotation.retrieval import VectorIndex
+
+
+def adaptive_k(p: float, k_max: int) -> int:
+    return k_max if p <= 0.5 else math.ceil(k_max * (1.0 - p))
+
+
+def p_of(row: dict, model: str) -> float | None:
+    for score in row.get("rm_scores") or []:
+        if score["model"] == model:
+            return float(score["p"])
+    return None
+
+
+def retrieve_neighbours(gold: list[dict], gold_vectors: np.ndarray, p_by_key: dict[str, float],
+                        pool_vectors: np.ndarray, candidates: np.ndarray, *, k_max: int,
+                        index: str = "faiss", budget: int | None = None) -> tuple[list[int], dict]:
+    """Pool positions to label: the union over gold pairs of each one's k nearest candidates.
+
+    `candidates` is a boolean mask over the pool (unverified, not yet in D_silver or D_gold). A gold
+    pair without a score (quarantined when scored) counts as wrong: it pulls k_max. Returns the
+    positions and figures. Gold pairs are served from the least to the most confident, so under a
+    labelling `budget` (max pairs) the neighbours of the RM's errors come first; a neighbour two gold
+    pairs share is taken once."""
+    positions = np.flatnonzero(candidates)
+    ks = [adaptive_k(p_by_key.get(key(g), 0.0), k_max) for g in gold]
+    chosen: dict[int, None] = {}
+    if len(positions) and gold:
+        search = VectorIndex(pool_vectors[positions], index)
+        _, found = search.search(gold_vectors, max(ks) if ks else 0)
+        by_confidence = sorted(range(len(gold)), key=lambda i: p_by_key.get(key(gold[i]), 0.0))
+        for i in by_confidence:
+            for j in found[i][:ks[i]]:
+                if j >= 0 and (budget is None or len(chosen) < budget):
+                    chosen.setdefault(int(positions[j]), None)
+    wrong = sum(1 for g in gold if p_by_key.get(key(g), 0.0) <= 0.5)
+    return list(chosen), {"gold_pairs": len(gold), "gold_wrong": wrong, "k_requested": sum(ks),
+                          "candidates": int(len(positions)), "retrieved": len(chosen)}
+
+
+def silver_additions(labelled: list[dict], *, iteration: int) -> tuple[list[dict], dict]:
+    """Judge-labelled pairs -> D_silver rows in the judges' order: "chosen" as is, "rejected" flipped,
+    "tie" (or no label) left out and counted."""
+    added, counts = [], {"chosen": 0, "rejected": 0, "tie": 0}
+    for row in labelled:
+        label = row.get("judge_label")
+        if label == "chosen":
+            out = dict(row, stage="stage1", reason=None)
+            out["history"] = list(row.get("history") or []) + [
+                {"stage": "stage1", "status": "silver", "reason": f"iteration {iteration}: judges kept the order"}]
+        elif label == "rejected":
+            out = flipped(row, stage="stage1", reason=f"iteration {iteration}: judges flipped the order")
+        else:
+            counts["tie"] += 1
+            continue
+        counts[label] += 1
+        out.update(is_silver=True, status="kept")
+        added.append(out)
+    return added, counts
+
+
+def unverified_mask(pool_keys: list[str], taken: set[str]) -> np.ndarray:
+    return np.array([k not in taken for k in pool_keys], dtype=bool)
+
+
+def best_iteration(rows: list[dict]) -> dict:
+    """The iteration whose RM had the best gold accuracy (the later one on a tie: more data)."""
+    return max(rows, key=lambda r: (r["gold_accuracy"], r["iteration"]))

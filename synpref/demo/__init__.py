@@ -1,0 +1,1 @@
+"""The demo world with known truth, the demo pool, synthetic pairs, tiny models."""

@@ -1,0 +1,1 @@
+"""Pre-processing: raw records in, parsed pairs, filters that decide keep or drop."""

@@ -1,0 +1,1 @@
+"""The pair record: its schema, its operations, reading and writing pairs, storage, counts."""

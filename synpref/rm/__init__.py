@@ -1,0 +1,1 @@
+"""Reward models: input formatting, weight resolution, the inference core."""

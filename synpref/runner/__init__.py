@@ -1,0 +1,1 @@
+"""Running jobs: run folders, steps, tracking, typed errors."""

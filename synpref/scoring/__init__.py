@@ -1,0 +1,1 @@
+"""Reward-model scoring of pairs on Ray Data (transformers and vLLM backends)."""

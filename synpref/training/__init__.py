@@ -1,0 +1,1 @@
+"""Bradley-Terry training on Ray Train + DeepSpeed."""

@@ -1,0 +1,1 @@
+"""Human verification for D_gold: export, verdicts, merge, agreement."""
