@@ -19,29 +19,29 @@ from pathlib import Path
 
 import hydra
 import numpy as np
-import pyarrow.dataset as pads
 import ray
 from omegaconf import DictConfig, OmegaConf
 from ray.data import ActorPoolStrategy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref.runner import runs  # noqa: E402
-from synpref.record import storage  # noqa: E402
-from synpref.annotation.requests import (STAGES, as_annotated, attribute_check, attribute_request,  # noqa: E402
-                              has_attributes, judge_requests, labelled_pair, quarantined_pairs, unjudged_pairs,
-                              verdict_check, with_attributes)
 from synpref.annotation.attributes import attribute_schema  # noqa: E402
 from synpref.annotation.judging import position_bias_counts  # noqa: E402
 from synpref.annotation.llm_pass import answered, processor_config, run_with_retries  # noqa: E402
-from synpref.rm.weights import resolve_model  # noqa: E402
 from synpref.annotation.protocol import load_protocol, missing_guidelines  # noqa: E402
+from synpref.annotation.requests import (STAGES, as_annotated, attribute_check, attribute_request,  # noqa: E402
+                                         has_attributes, judge_requests, labelled_pair, quarantined_pairs,
+                                         unjudged_pairs, verdict_check, with_attributes)
 from synpref.annotation.retrieval import INDEX_KINDS, Embedder, RetrieveExamples, embedding_text  # noqa: E402
-from synpref.record.schema import KEPT  # noqa: E402
+from synpref.record import storage  # noqa: E402
 from synpref.record.counts import format_table, outcome_counts, summary  # noqa: E402
-from synpref.runner.tracking import init_wandb  # noqa: E402
+from synpref.record.pairs_io import read_pairs  # noqa: E402
+from synpref.record.schema import KEPT  # noqa: E402
+from synpref.rm.weights import resolve_model  # noqa: E402
+from synpref.runner import runs  # noqa: E402
+from synpref.runner.errors import BadConfig  # noqa: E402
+from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 ENGINE_EXECUTION_KEYS = ("actors", "batch_size", "max_num_seqs", "enable_prefix_caching", "enable_chunked_prefill",
                          "gpu_memory_utilization", "accelerator_type", "cpus_per_actor", "helper_num_cpus",
                          "cpu_kvcache_space_gib", "cpu_threads_bind")
@@ -74,40 +74,27 @@ def union_nonempty(datasets: list):
     return union_all([d for d in datasets if d.count()] or [None])
 
 
-def protocol_path(path: str) -> str:
-    return str(REPO / path) if not Path(path).is_absolute() and (REPO / path).exists() else path
-
-
 def load_verified(paths, limit_k: int) -> list[dict]:
     """The human-verified pairs usable as examples: labelled chosen or flipped (undecidable is out)."""
     if not paths or not limit_k:
         return []
-    rows = []
-    for path in storage.as_list(paths):
-        fs, local = storage.filesystem(storage.absolute(path))
-        table = pads.dataset(local, filesystem=fs, format="parquet", partitioning="hive").to_table()
-        rows += [r for r in table.to_pylist() if r.get("human_label") in ("chosen", "flipped")]
+    rows = [r for r in read_pairs(paths) if r.get("human_label") in ("chosen", "flipped")]
     if not rows:
-        raise ValueError(f"examples.verified={paths} holds no pair with human_label chosen or flipped")
+        raise BadConfig([f"examples.verified={paths} holds no pair with human_label chosen or flipped"], job="annotate")
     return rows
 
 
 def annotation_figures(pairs_path: str, seconds: float, n_in: int) -> dict:
     """The summary beside the stage table: labels, agreement with the data's label, position bias."""
-    fs, path = storage.filesystem(pairs_path)
-    kept_path = f"{path}/status={KEPT}"
     labels, both, inconsistent, agreement = {}, 0, 0, []
-    if fs.get_file_info(kept_path).type.name != "NotFound":
-        table = pads.dataset(kept_path, filesystem=fs, format="parquet").to_table(
-            columns=["judge_label", "judge_votes", "judge_agreement"])
-        for label, votes, share in zip(*(table[c].to_pylist() for c in table.column_names)):
-            if label is None:  # attributes only (judging.enabled=false)
-                continue
-            labels[label] = labels.get(label, 0) + 1
-            agreement.append(share)
-            asked_both, disagreed = position_bias_counts(votes)
-            both += asked_both
-            inconsistent += disagreed
+    for row in read_pairs(pairs_path, columns=["judge_label", "judge_votes", "judge_agreement"]):
+        if row["judge_label"] is None:  # attributes only (judging.enabled=false)
+            continue
+        labels[row["judge_label"]] = labels.get(row["judge_label"], 0) + 1
+        agreement.append(row["judge_agreement"])
+        asked_both, disagreed = position_bias_counts(row["judge_votes"])
+        both += asked_both
+        inconsistent += disagreed
     labelled = sum(labels.values())
     return {
         "pairs_labelled": labelled,
@@ -121,25 +108,23 @@ def annotation_figures(pairs_path: str, seconds: float, n_in: int) -> dict:
 
 
 @hydra.main(config_path="../conf", config_name="annotate", version_base=None)
+@exits_with_status
 def main(cfg: DictConfig) -> dict:
-    problems = check_config(cfg)
     taxonomy = OmegaConf.to_container(cfg.taxonomy)
-    protocol = load_protocol(protocol_path(cfg.protocol))
-    problems += [f"protocol {cfg.protocol} has no section '## {t}'" for t in missing_guidelines(protocol, taxonomy)]
-    if problems:
-        sys.exit("\n".join(problems))
-    output = storage.absolute(cfg.data.output)
+    protocol = load_protocol(cfg.protocol)
     inputs = [storage.absolute(p) for p in storage.as_list(cfg.data.input)]
-    settings = {"input": inputs, "protocol_text": protocol, **OmegaConf.to_container(cfg, resolve=True)}
-    for key in ("overwrite", "ray", "wandb"):  # how a run is executed, not what it computes
-        settings.pop(key)
-    for key in ENGINE_EXECUTION_KEYS:  # a killed run may resume with more actors, bigger batches, ...
-        settings["engine"].pop(key)
-    if runs.already_done(output, settings, overwrite=cfg.overwrite):
-        print(f"{output} already holds this run (see {output}/stats.json); overwrite=true redoes it")
-        return storage.read_json(storage.join(output, "stats.json"))
-    runs.start(output, OmegaConf.to_yaml(cfg, resolve=True))
-    work = runs.work_dir(output, settings, overwrite=cfg.overwrite)
+
+    def check(cfg):
+        return check_config(cfg) + [f"protocol {cfg.protocol} has no section '## {t}'"
+                                    for t in missing_guidelines(protocol, taxonomy)]
+
+    run = JobRun.start(cfg, job="annotate", output=cfg.data.output, check=check,
+                       execution_keys=tuple(f"engine.{k}" for k in ENGINE_EXECUTION_KEYS),
+                       extra={"input": inputs, "protocol_text": protocol})
+    if run.done:
+        return run.stats
+    output = run.output
+    work = runs.work_dir(output, run.settings, overwrite=cfg.overwrite)
 
     ray.init(address=cfg.ray.address, num_cpus=runs.local_num_cpus(cfg.ray.address, cfg.ray.num_cpus))
     started = time.time()
@@ -150,7 +135,7 @@ def main(cfg: DictConfig) -> dict:
         pairs = pairs.limit(cfg.data.limit)
     n_in = pairs.count()
     if n_in == 0:
-        sys.exit(f"no kept pairs in {inputs}")
+        raise BadConfig([f"data.input={inputs}: no kept pairs there"], job="annotate")
 
     # 1. the five attributes, one structured-output request per pair (reuse_existing: only those without)
     schema = attribute_schema(taxonomy, max_desired=cfg.annotator.max_desired_attributes,
@@ -179,12 +164,12 @@ def main(cfg: DictConfig) -> dict:
     elif annotated is not None:
         # 2. the k nearest human-verified examples of each annotated pair
         retrieved = storage.join(work, "retrieved")
-        if not storage.exists(storage.join(retrieved, "_DONE")):
+
+        def retrieve():
             verified = load_verified(cfg.examples.verified, cfg.examples.k)
             vectors = (Embedder(cfg.examples.embedder, cfg.examples.device)([embedding_text(p) for p in verified])
                        if verified else np.zeros((0, 1), np.float32))
             print(f"example index: {len(verified)} verified pairs, {cfg.examples.index}")
-            storage.delete_dir(retrieved)
             annotated.map_batches(
                 RetrieveExamples, batch_format="numpy", batch_size=256, num_cpus=cfg.examples.num_cpus,
                 compute=ActorPoolStrategy(min_size=1, max_size=cfg.examples.actors),
@@ -192,7 +177,8 @@ def main(cfg: DictConfig) -> dict:
                                            embedder=cfg.examples.embedder, index=cfg.examples.index,
                                            device=cfg.examples.device),
             ).write_parquet(retrieved)
-            storage.write_text(storage.join(retrieved, "_DONE"), "")
+
+        runs.once(retrieved, run.fingerprint, retrieve)
 
         # 3. the judges: one round per judge model (its judges' samples x orders share the engine)
         by_model: dict[str, list] = {}
@@ -220,22 +206,23 @@ def main(cfg: DictConfig) -> dict:
     elapsed = time.time() - started
 
     stats = summary(outcome_counts(pairs_path), STAGES if cfg.judging.enabled else STAGES[:1], unit="pairs")
-    stats.update(job="annotate", seconds=round(elapsed, 2), output=output,
-                 **annotation_figures(pairs_path, elapsed, n_in))
+    stats.update(seconds=round(elapsed, 2), **annotation_figures(pairs_path, elapsed, n_in))
     if stats["records_in"] != n_in:
         stats["reconcile"]["ok"] = False
         stats["reconcile"]["problems"].append(f"{n_in} pairs read but {stats['records_in']} rows written")
     print(format_table(stats))
-    print(f"{stats['pairs_labelled']} pairs labelled in {elapsed:.1f} s ({stats['pairs_per_second']} pairs/s); "
-          f"labels {stats['labels']}; agreement with the original label "
-          f"{stats['agreement_with_original_label']}; position-bias rate {stats['position_bias_rate']} "
-          f"of {stats['samples_asked_both_orders']} samples asked in both orders")
-    run = init_wandb(cfg.wandb, job="annotate", run_dir=output, config=settings)
-    if run:
-        run.summary.update({k: v for k, v in stats.items() if isinstance(v, (int, float))})
-        run.finish()
-    runs.finish_reconciled(output, settings, stats)
-    return stats
+    print(annotation_line(stats, elapsed))
+    return run.finish(stats)
+
+
+def annotation_line(stats: dict, elapsed: float) -> str:
+    if not stats["pairs_labelled"]:  # the attribute pass: no judges asked
+        return (f"{stats['records_in']} pairs annotated with their five attributes in {elapsed:.1f} s "
+                f"({stats['pairs_per_second']} pairs/s); {stats['totals']['quarantined']} quarantined")
+    return (f"{stats['pairs_labelled']} pairs labelled in {elapsed:.1f} s ({stats['pairs_per_second']} pairs/s); "
+            f"labels {stats['labels']}; agreement with the original label "
+            f"{stats['agreement_with_original_label']}; position-bias rate {stats['position_bias_rate']} "
+            f"of {stats['samples_asked_both_orders']} samples asked in both orders")
 
 
 if __name__ == "__main__":

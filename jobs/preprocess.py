@@ -20,43 +20,40 @@ from ray.data import ActorPoolStrategy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref.runner import runs  # noqa: E402
-from synpref.record import storage  # noqa: E402
+from synpref.preprocess.batch import STAGES, PreprocessBatch  # noqa: E402
 from synpref.preprocess.decontam import NgramIndex  # noqa: E402
 from synpref.preprocess.dedup import ShardedSeenKeys  # noqa: E402
 from synpref.preprocess.formats import BINARIZE_STRATEGIES  # noqa: E402
-from synpref.preprocess.batch import STAGES, PreprocessBatch  # noqa: E402
 from synpref.preprocess.readers import read_raw_records  # noqa: E402
+from synpref.record import storage  # noqa: E402
 from synpref.record.counts import format_table, outcome_counts, summary  # noqa: E402
-from synpref.runner.tracking import init_wandb  # noqa: E402
+from synpref.runner import runs  # noqa: E402
+from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 
 
-def check_config(cfg: DictConfig) -> None:
+def check_config(cfg: DictConfig) -> list[str]:
+    problems = []
     if cfg.data.binarize not in BINARIZE_STRATEGIES:
-        sys.exit(f"data.binarize={cfg.data.binarize!r}: choose one of {', '.join(BINARIZE_STRATEGIES)}")
+        problems.append(f"data.binarize={cfg.data.binarize!r}: choose one of {', '.join(BINARIZE_STRATEGIES)}")
     if cfg.decontam.fields not in ("prompt", "all"):
-        sys.exit(f"decontam.fields={cfg.decontam.fields!r}: choose prompt or all")
+        problems.append(f"decontam.fields={cfg.decontam.fields!r}: choose prompt or all")
     if cfg.decontam.enabled and not cfg.decontam.benchmarks:
-        sys.exit("decontam.enabled=true needs benchmark files: set SYNPREF_BENCHMARKS or "
-                 "decontam.benchmarks=[path,...], or turn it off with decontam.enabled=false")
+        problems.append("decontam.enabled=true needs benchmark files: set SYNPREF_BENCHMARKS or "
+                        "decontam.benchmarks=[path,...], or turn it off with decontam.enabled=false")
     if cfg.actors < 1 or cfg.dedup.shards < 1 or cfg.batch_size < 1:
-        sys.exit("actors, dedup.shards and batch_size must be at least 1")
+        problems.append("actors, dedup.shards and batch_size must be at least 1")
+    return problems
 
 
 @hydra.main(config_path="../conf", config_name="preprocess", version_base=None)
+@exits_with_status
 def main(cfg: DictConfig) -> dict:
-    check_config(cfg)
-    output = storage.absolute(cfg.data.output)
     inputs = [storage.absolute(p) for p in storage.as_list(cfg.data.input)]
     benchmarks = [storage.absolute(p) for p in storage.as_list(cfg.decontam.benchmarks)]
-    settings = {"input": inputs, "benchmarks": benchmarks, **OmegaConf.to_container(cfg, resolve=True)}
-    for key in ("overwrite", "ray", "wandb"):  # how a run is executed, not what it computes
-        settings.pop(key)
-    if runs.already_done(output, settings, overwrite=cfg.overwrite):
-        print(f"{output} already holds this run (see {output}/stats.json); overwrite=true redoes it")
-        return storage.read_json(storage.join(output, "stats.json"))
-    runs.start(output, OmegaConf.to_yaml(cfg, resolve=True))
-
+    run = JobRun.start(cfg, job="preprocess", output=cfg.data.output, check=check_config,
+                       extra={"input": inputs, "benchmarks": benchmarks})
+    if run.done:
+        return run.stats
     ray.init(address=cfg.ray.address, num_cpus=runs.local_num_cpus(cfg.ray.address, cfg.ray.num_cpus),
              log_to_driver=True)
     started = time.time()
@@ -79,25 +76,19 @@ def main(cfg: DictConfig) -> dict:
         batch_format="pyarrow",
         num_cpus=cfg.actor_num_cpus,
     )
-    pairs_path = storage.join(output, "pairs")
+    pairs_path = storage.join(run.output, "pairs")
     storage.delete_dir(pairs_path)  # an unfinished earlier run of this output is redone whole
     pairs.write_parquet(pairs_path, partition_cols=["status"])
     elapsed = time.time() - started
 
     stats = summary(outcome_counts(pairs_path), STAGES)
-    stats.update(job="preprocess", seconds=round(elapsed, 2),
-                 records_per_second=round(stats["records_in"] / max(elapsed, 1e-9), 1),
-                 dedup_state=seen_keys.sizes() if seen_keys else None, output=output)
+    stats.update(seconds=round(elapsed, 2), records_per_second=round(stats["records_in"] / max(elapsed, 1e-9), 1),
+                 dedup_state=seen_keys.sizes() if seen_keys else None)
     print(format_table(stats))
     print(f"{stats['records_in']} records in {elapsed:.1f} s ({stats['records_per_second']:.0f}/s); "
           f"kept pairs: {pairs_path}/status=kept")
-    run = init_wandb(cfg.wandb, job="preprocess", run_dir=output, config=settings)
-    if run:
-        run.log({f"{row['stage']}/{k}": row[k] for row in stats["stages"] for k in ("in", "kept")})
-        run.summary.update(stats["totals"])
-        run.finish()
-    runs.finish_reconciled(output, settings, stats)
-    return stats
+    return run.finish(stats, log=lambda w: w.log({f"{row['stage']}/{k}": row[k] for row in stats["stages"]
+                                                   for k in ("in", "kept")}))
 
 
 if __name__ == "__main__":

@@ -24,17 +24,17 @@ from ray.data import ActorPoolStrategy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref.runner import runs  # noqa: E402
 from synpref.record import storage  # noqa: E402
-from synpref.scoring.rm_scoring import (BACKENDS, OVERFLOW_POLICIES, ScorePairs, format_models, score_stats,  # noqa: E402
-                                score_with_vllm, status_counts)
+from synpref.record.counts import COUNT_COLUMNS, format_table, outcome_counts  # noqa: E402
 from synpref.rm.scorer import DTYPES  # noqa: E402
-from synpref.record.counts import format_table  # noqa: E402
-from synpref.runner.tracking import init_wandb  # noqa: E402
+from synpref.runner import runs  # noqa: E402
+from synpref.runner.errors import BadConfig  # noqa: E402
+from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
+from synpref.scoring.rm_scoring import (BACKENDS, OVERFLOW_POLICIES, ScorePairs, format_models, score_stats,  # noqa: E402
+                                        score_with_vllm)
 
 # how a run is executed, not what it computes: a finished run with other values of these is still done
-EXECUTION_KEYS = ("overwrite", "ray", "wandb", "actors", "batch_size", "transformers", "vllm")
-COUNT_COLUMNS = ["status", "stage", "reason", "record_pair_index"]
+EXECUTION_KEYS = ("actors", "batch_size", "transformers", "vllm")
 
 
 def check_config(cfg: DictConfig) -> list[str]:
@@ -55,7 +55,7 @@ def check_config(cfg: DictConfig) -> list[str]:
     return problems
 
 
-def read_pairs(inputs: list[str], limit):
+def input_pairs(inputs: list[str], limit):
     """The input, read the same way for counting and for scoring (a limit takes the same first rows)."""
     if limit:
         ray.data.DataContext.get_current().execution_options.preserve_order = True
@@ -83,49 +83,37 @@ def scored_dataset(cfg: DictConfig, pairs):
 
 
 @hydra.main(config_path="../conf", config_name="score", version_base=None)
+@exits_with_status
 def main(cfg: DictConfig) -> dict:
-    problems = check_config(cfg)
-    if problems:
-        sys.exit("\n".join(problems))
-    output = storage.absolute(cfg.data.output)
     inputs = [storage.absolute(p) for p in storage.as_list(cfg.data.input)]
-    settings = {"input": inputs, **OmegaConf.to_container(cfg, resolve=True)}
-    for key in EXECUTION_KEYS:
-        settings.pop(key)
-    if runs.already_done(output, settings, overwrite=cfg.overwrite):
-        print(f"{output} already holds this run (see {output}/stats.json); overwrite=true redoes it")
-        return storage.read_json(storage.join(output, "stats.json"))
-    runs.start(output, OmegaConf.to_yaml(cfg, resolve=True))
-
+    run = JobRun.start(cfg, job="score", output=cfg.data.output, check=check_config, execution_keys=EXECUTION_KEYS,
+                       extra={"input": inputs})
+    if run.done:
+        return run.stats
     ray.init(address=cfg.ray.address, num_cpus=runs.local_num_cpus(cfg.ray.address, cfg.ray.num_cpus),
              log_to_driver=True)
     started = time.time()
-    columns = [c for c in COUNT_COLUMNS if c in read_pairs(inputs, cfg.data.limit).columns()]
-    input_counts = status_counts(read_pairs(inputs, cfg.data.limit).select_columns(columns)
-                                 .iter_batches(batch_format="pyarrow", batch_size=65536))
+    columns = [c for c in COUNT_COLUMNS if c in input_pairs(inputs, cfg.data.limit).columns()]
+    input_counts = outcome_counts(input_pairs(inputs, cfg.data.limit).select_columns(columns)
+                                  .iter_batches(batch_format="pyarrow", batch_size=65536))
     if not sum(input_counts.values()):
-        sys.exit(f"no pairs in {inputs}")
+        raise BadConfig([f"data.input={inputs}: no pairs there"], job="score")
 
-    pairs_path = storage.join(output, "pairs")
+    pairs_path = storage.join(run.output, "pairs")
     storage.delete_dir(pairs_path)  # an unfinished earlier run of this output is redone whole
-    scored_dataset(cfg, read_pairs(inputs, cfg.data.limit)).write_parquet(pairs_path, partition_cols=["status"])
+    scored_dataset(cfg, input_pairs(inputs, cfg.data.limit)).write_parquet(pairs_path, partition_cols=["status"])
     elapsed = time.time() - started
 
     names = [m.name for m in cfg.models]
     stats = score_stats(input_counts, pairs_path, names, elapsed)
-    stats.update(output=output, backend=cfg.backend)
+    stats.update(backend=cfg.backend)
     print(format_table(stats))
     print(format_models(stats["models"]))
     print(f"{stats['pairs_scored']} pairs scored by {len(names)} model(s) in {elapsed:.1f} s "
           f"({stats['pairs_per_second']} pairs/s, {cfg.backend} on {cfg.device}); {stats['pairs_truncated']} truncated "
           f"to max_length={cfg.max_length}; {stats['passed_through']} rows not kept passed through")
-    run = init_wandb(cfg.wandb, job="score", run_dir=output, config=settings)
-    if run:
-        run.summary.update({k: v for k, v in stats.items() if isinstance(v, (int, float))})
-        run.summary.update({f"{m}/{k}": v for m, f in stats["models"].items() for k, v in f.items()})
-        run.finish()
-    runs.finish_reconciled(output, settings, stats)
-    return stats
+    return run.finish(stats, log=lambda w: w.summary.update(
+        {f"{m}/{k}": v for m, f in stats["models"].items() for k, v in f.items()}))
 
 
 if __name__ == "__main__":

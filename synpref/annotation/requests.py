@@ -20,7 +20,8 @@ from synpref.annotation.attributes import ATTRIBUTE_COLUMNS, attribute_messages,
 from synpref.annotation.judging import (ORIGINAL, SWAPPED, aggregate_votes, check_verdict, first_order, judge_messages,
                              verdict_schema)
 from synpref.annotation.protocol import judge_guidelines
-from synpref.record.schema import KEPT, PAIR_SCHEMA, QUARANTINED, to_table
+from synpref.record.ops import record_decision
+from synpref.record.schema import PAIR_SCHEMA, QUARANTINED, to_table
 
 STAGES = ["attributes", "judge"]
 
@@ -39,12 +40,9 @@ def plain(value):
 
 
 def pair_payload(row: dict) -> str:
-    """A kept pair as it enters annotation, its previous decision moved into history."""
+    """A kept pair as it enters annotation, an earlier job's decision moved into history."""
     pair = {name: plain(row.get(name)) for name in PAIR_SCHEMA.names}
-    history = list(pair["history"] or [])
-    history.append({"stage": pair["stage"] or "preprocess", "status": pair["status"] or KEPT, "reason": pair["reason"]})
-    pair.update(history=history, stage=None, reason=None, status=KEPT)
-    return json.dumps(pair, ensure_ascii=False)
+    return json.dumps(record_decision(pair, stage=None), ensure_ascii=False)
 
 
 def sampling_params(schema: dict | None, *, temperature: float, max_tokens: int, seed: int) -> str:
@@ -143,7 +141,8 @@ def labelled_pair(group: pa.Table) -> pa.Table:
     pair = json.loads(answers[0]["payload"])
     errors = sorted({a["error"] for a in answers if a["error"] is not None})
     if errors:
-        pair.update(status=QUARANTINED, stage="judge", reason=f"judge_answer_failed:{errors[0].split(':')[0]}")
+        record_decision(pair, stage="judge", status=QUARANTINED,
+                        reason=f"judge_answer_failed:{errors[0].split(':')[0]}")
         return to_table([pair])
     votes = []
     for answer in answers:
@@ -153,7 +152,7 @@ def labelled_pair(group: pa.Table) -> pa.Table:
                       "rationale": value["rationale"]})
     result = aggregate_votes(votes)
     pair.update(judge_votes=result["judge_votes"], judge_label=result["judge_label"],
-                judge_agreement=result["judge_agreement"], status=KEPT, stage=None, reason=None)
+                judge_agreement=result["judge_agreement"])
     return to_table([pair])
 
 
@@ -168,6 +167,6 @@ def quarantined_pairs(batch: pa.Table, stage: str) -> pa.Table:
     pairs = []
     for row in batch.select(["payload", "error"]).to_pylist():
         pair = json.loads(row["payload"])
-        pair.update(status=QUARANTINED, stage=stage, reason=f"{stage}_answer_failed:{row['error'].split(':')[0]}")
+        record_decision(pair, stage=stage, status=QUARANTINED, reason=f"{stage}_answer_failed:{row['error'].split(':')[0]}")
         pairs.append(pair)
     return to_table(pairs)

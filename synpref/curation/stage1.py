@@ -12,19 +12,15 @@ import math
 
 import numpy as np
 
-from synpref.record.pairs_io import flipped, key
 from synpref.annotation.retrieval import VectorIndex
+from synpref.record.ops import flip, pair_key, record_decision
+from synpref.record.schema import KEPT
+
+STAGE = "stage1"
 
 
 def adaptive_k(p: float, k_max: int) -> int:
     return k_max if p <= 0.5 else math.ceil(k_max * (1.0 - p))
-
-
-def p_of(row: dict, model: str) -> float | None:
-    for score in row.get("rm_scores") or []:
-        if score["model"] == model:
-            return float(score["p"])
-    return None
 
 
 def retrieve_neighbours(gold: list[dict], gold_vectors: np.ndarray, p_by_key: dict[str, float],
@@ -38,17 +34,17 @@ def retrieve_neighbours(gold: list[dict], gold_vectors: np.ndarray, p_by_key: di
     labelling `budget` (max pairs) the neighbours of the RM's errors come first; a neighbour two gold
     pairs share is taken once."""
     positions = np.flatnonzero(candidates)
-    ks = [adaptive_k(p_by_key.get(key(g), 0.0), k_max) for g in gold]
+    ks = [adaptive_k(p_by_key.get(pair_key(g), 0.0), k_max) for g in gold]
     chosen: dict[int, None] = {}
     if len(positions) and gold:
         search = VectorIndex(pool_vectors[positions], index)
         _, found = search.search(gold_vectors, max(ks) if ks else 0)
-        by_confidence = sorted(range(len(gold)), key=lambda i: p_by_key.get(key(gold[i]), 0.0))
+        by_confidence = sorted(range(len(gold)), key=lambda i: p_by_key.get(pair_key(gold[i]), 0.0))
         for i in by_confidence:
             for j in found[i][:ks[i]]:
                 if j >= 0 and (budget is None or len(chosen) < budget):
                     chosen.setdefault(int(positions[j]), None)
-    wrong = sum(1 for g in gold if p_by_key.get(key(g), 0.0) <= 0.5)
+    wrong = sum(1 for g in gold if p_by_key.get(pair_key(g), 0.0) <= 0.5)
     return list(chosen), {"gold_pairs": len(gold), "gold_wrong": wrong, "k_requested": sum(ks),
                           "candidates": int(len(positions)), "retrieved": len(chosen)}
 
@@ -60,18 +56,27 @@ def silver_additions(labelled: list[dict], *, iteration: int) -> tuple[list[dict
     for row in labelled:
         label = row.get("judge_label")
         if label == "chosen":
-            out = dict(row, stage="stage1", reason=None)
-            out["history"] = list(row.get("history") or []) + [
-                {"stage": "stage1", "status": "silver", "reason": f"iteration {iteration}: judges kept the order"}]
+            out = record_decision(dict(row), stage=STAGE, status=KEPT,
+                                  reason=f"iteration {iteration}: judges kept the order")
         elif label == "rejected":
-            out = flipped(row, stage="stage1", reason=f"iteration {iteration}: judges flipped the order")
+            out = flip(row, stage=STAGE, reason=f"iteration {iteration}: judges flipped the order")
         else:
             counts["tie"] += 1
             continue
         counts[label] += 1
-        out.update(is_silver=True, status="kept")
+        out["is_silver"] = True
         added.append(out)
     return added, counts
+
+
+def seed_silver_rows(rows: list[dict]) -> list[dict]:
+    """D_silver's start: pool pairs with their own labels, decided by Stage 1."""
+    out = []
+    for row in rows:
+        row = record_decision(dict(row), stage=STAGE, status=KEPT, reason="seed: the pool's own label")
+        row["is_silver"] = True
+        out.append(row)
+    return out
 
 
 def unverified_mask(pool_keys: list[str], taken: set[str]) -> np.ndarray:

@@ -2,24 +2,27 @@
 
 A pair keeps its chosen/rejected order when the gold RM agrees with it AND either the judges or the
 current best RM do. "Agrees" is p > 0.5 + margin (margins in config; the paper gives no number). Pairs
-the best RM is unsure of (p_best < 0.5 + unconfident_margin) were sent to the judges first; a pair the
-judges never saw counts as "judges do not agree". Every row says which rule decided it (reason), and
-with flip recycling a dropped pair comes back once more, flipped, as a new kept row.
+the best RM is unsure of (p_best < 0.5 + unconfident_margin) were sent to the judges first and come
+back with their votes and label; a pair the judges never saw, or could not judge, counts as "judges
+do not agree". Every row says which rule decided it (reason), and with flip recycling a dropped pair
+comes back once more, flipped, as a new kept row.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from synpref.record.pairs_io import flipped
-from synpref.record.schema import DROPPED, KEPT, to_table
-from synpref.curation.stage1 import p_of
+from synpref.record.ops import flip, p_of, record_decision
+from synpref.record.schema import DROPPED, KEPT, QUARANTINED, to_table
 
+STAGE = "stage2"
 KEPT_GOLD_JUDGES = "gold_rm+judges"
 KEPT_GOLD_BEST = "gold_rm+best_rm"
 DROPPED_GOLD = "gold_rm_disagrees"
 DROPPED_OTHERS = "judges_and_best_rm_disagree"
 DROPPED_UNSCORED = "not_scored"
+SILVER = "stage1_silver"
+FLIPPED = "flipped:"  # reason prefix of a recycled pair: flipped:<the rule that dropped it>
 
 
 def unconfident(row: dict, *, best: str, margin: float) -> bool:
@@ -42,22 +45,33 @@ def decide(row: dict, judge_label: str | None, *, best: str, gold: str, gold_mar
     return DROPPED, DROPPED_OTHERS
 
 
-def apply_keep_rule(batch: pa.Table, *, judge_labels: dict, best: str, gold: str, gold_margin: float,
-                    best_margin: float, flip_dropped: bool) -> pa.Table:
-    """Ray Data batch (PAIR rows, kept ones scored) -> the same rows decided, + flipped ones."""
+def judged_by_the_judges(row: dict) -> bool:
+    """The judges answered on this pair (a pair they failed on was quarantined at stage judge)."""
+    return (row.get("status") or KEPT) == KEPT and row.get("judge_label") is not None
+
+
+def apply_keep_rule(batch: pa.Table, *, best: str, gold: str, gold_margin: float, best_margin: float,
+                    flip_dropped: bool) -> pa.Table:
+    """Ray Data batch of scored pool rows (the unconfident ones with the judges' votes and label) ->
+    the same rows decided, + flipped ones. Rows the scorer quarantined (too long) pass through."""
     out = []
     for row in batch.to_pylist():
-        if row["status"] != KEPT:  # quarantined by scoring (too long): passes through as it is
+        if row["status"] == QUARANTINED and row.get("stage") != "judge":
             out.append(row)
             continue
-        label = judge_labels.get(row["pair_id"])
+        label = row.get("judge_label") if judged_by_the_judges(row) else None
         status, rule = decide(row, label, best=best, gold=gold, gold_margin=gold_margin, best_margin=best_margin)
-        history = list(row.get("history") or [])
-        if row.get("stage"):
-            history.append({"stage": row["stage"], "status": row["status"], "reason": row.get("reason")})
-        decided = dict(row, status=status, stage="stage2", reason=rule, history=history,
-                       judge_label=label if label is not None else row.get("judge_label"))
+        decided = record_decision(row, stage=STAGE, status=status, reason=rule)
         out.append(decided)
         if status == DROPPED and flip_dropped and rule != DROPPED_UNSCORED:
-            out.append(flipped(decided, stage="stage2", reason=f"flipped:{rule}"))
+            out.append(flip(decided, stage=STAGE, reason=f"{FLIPPED}{rule}"))
     return to_table(out)
+
+
+def silver_row(row: dict) -> dict:
+    """A D_silver pair joins the curated pool as it is, decided by Stage 1."""
+    return record_decision(dict(row), stage=STAGE, status=KEPT, reason=SILVER)
+
+
+def is_recycled(row: dict) -> bool:
+    return (row.get("reason") or "").startswith(FLIPPED)

@@ -17,16 +17,31 @@ from synpref.record.schema import DROPPED, KEPT, QUARANTINED
 from synpref.record.storage import filesystem
 
 
-def outcome_counts(pairs_path: str) -> Counter:
-    """Counter of (status, stage, reason, is_first_pair_of_record) over a written pairs folder."""
-    fs, path = filesystem(pairs_path)
-    dataset = pads.dataset(path, filesystem=fs, format="parquet", partitioning="hive")
+COUNT_COLUMNS = ["status", "stage", "reason", "record_pair_index"]
+
+
+def outcome_counts(source) -> Counter:
+    """Counter of (status, stage, reason, is_first_pair_of_record) over a written pairs folder (a
+    path) or over pyarrow batches (a Ray Data stream); a batch without a status column is kept rows."""
+    if isinstance(source, str):
+        fs, path = filesystem(source)
+        dataset = pads.dataset(path, filesystem=fs, format="parquet", partitioning="hive")
+        source = dataset.to_batches(columns=[c for c in COUNT_COLUMNS if c in dataset.schema.names])
     counts: Counter = Counter()
-    for batch in dataset.to_batches(columns=["status", "stage", "reason", "record_pair_index"]):
-        table = batch.to_pydict()
-        counts.update(zip(table["status"], table["stage"], table["reason"],
-                          (i == 0 for i in table["record_pair_index"])))
+    for batch in source:
+        table, n = batch.to_pydict(), batch.num_rows
+        counts.update(zip(table.get("status") or [KEPT] * n, table.get("stage") or [None] * n,
+                          table.get("reason") or [None] * n,
+                          (i == 0 for i in table.get("record_pair_index") or [0] * n)))
     return counts
+
+
+def by_status_and_reason(counts: Counter) -> Counter:
+    """The outcome counts folded to (status, reason): how many pairs each rule kept or dropped."""
+    folded: Counter = Counter()
+    for (status, _, reason, _), n in counts.items():
+        folded[(status, reason)] += n
+    return folded
 
 
 def stage_table(counts: Counter, stages: list[str], *, unit: str = "records") -> list[dict]:

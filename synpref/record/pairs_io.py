@@ -1,66 +1,90 @@
-"""The named sets of the curation loop (D_un, D_gold, D_silver) as PAIR_SCHEMA Parquet folders.
+"""Reading and writing a folder of pairs (PAIR_SCHEMA Parquet), written once for every stage.
 
-Stage 1's sets are small (thousands to a few hundred thousand pairs in the paper), so they are read
-into memory as Python rows; the pool itself streams through Ray Data in the jobs. A set's members are
-matched by `unordered_key`, so a pair and its flip (a human or judge reversed it) count as one pair.
+A job writes its pairs as `<output>/pairs/status=kept|dropped|quarantined/` (hive partitions). Hive
+partitioning moves `status` out of the files into the folder name, so a reader that opens
+`pairs/status=kept` directly, or a Parquet folder written without partitions, would see no status:
+`read_pairs` restores it from the path (or kept, when the path names none). The small named sets of
+the curation loop (D_gold, D_silver, a retrieval batch) are read into memory with `read_pairs`; the
+pool streams through Ray Data, from `kept_path`.
 """
 
 from __future__ import annotations
 
+import re
+
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from synpref.record import storage
-from synpref.record.schema import KEPT, PAIR_SCHEMA, pair_id, to_table, unordered_key
+from synpref.record.schema import KEPT, PAIR_SCHEMA, to_table
+
+_STATUS_IN_PATH = re.compile(r"(?:^|/)status=([a-z]+)/?$")
 
 
-def kept_folder(path: str) -> str:
-    """A job's pairs/ folder -> its status=kept part (a plain Parquet folder is taken whole)."""
+def kept_path(path: str) -> str:
+    """A job's pairs/ folder -> its status=kept part; a plain Parquet folder (or file) is taken whole."""
     kept = storage.join(path, f"status={KEPT}")
     return kept if storage.exists(kept) else path
 
 
-def read_kept(path: str, columns: list[str] | None = None) -> list[dict]:
-    """The kept rows of a pairs folder (every PAIR_SCHEMA column unless `columns`)."""
-    fs, local = storage.filesystem(storage.absolute(kept_folder(path)))
-    dataset = pads.dataset(local, filesystem=fs, format="parquet", partitioning="hive")
-    names = [c for c in (columns or PAIR_SCHEMA.names) if c in dataset.schema.names]
-    rows = dataset.to_table(columns=names).to_pylist()
-    for row in rows:
-        row["status"] = KEPT
-    return rows
+def pairs_dataset(path: str) -> pads.Dataset:
+    """A pairs folder (any status partitions) or a Parquet file/folder as one pyarrow dataset."""
+    fs, local = storage.filesystem(storage.absolute(path))
+    return pads.dataset(local, filesystem=fs, format="parquet", partitioning="hive")
 
 
-def write_set(rows: list[dict], path: str) -> None:
+def _status_of(path: str) -> str:
+    found = _STATUS_IN_PATH.search(path.rstrip("/"))
+    return found.group(1) if found else KEPT
+
+
+def read_table(paths, *, status: str | None = KEPT, columns: list[str] | None = None,
+               filter: pc.Expression | None = None) -> pa.Table:
+    """The rows of one or more pairs folders as one table with a `status` column.
+
+    status=KEPT (the default) reads only kept rows; status=None reads every row. `columns` picks
+    PAIR_SCHEMA columns (a folder may lack some: those come back null); `filter` is a pyarrow
+    expression over them."""
+    wanted = list(columns or PAIR_SCHEMA.names)
+    if "status" not in wanted:
+        wanted.append("status")
+    tables = []
+    for path in storage.as_list(paths):
+        path = storage.absolute(path)
+        if status == KEPT:
+            path = kept_path(path)
+        dataset = pairs_dataset(path)
+        present = [c for c in wanted if c in dataset.schema.names]
+        table = dataset.to_table(columns=present, filter=filter)
+        if "status" not in table.column_names:
+            table = table.append_column("status", pa.array([_status_of(path)] * table.num_rows, pa.string()))
+        else:
+            table = table.set_column(table.column_names.index("status"), "status", table["status"].cast(pa.string()))
+        if status is not None:
+            table = table.filter(pc.equal(table["status"], status))
+        for name in wanted:
+            if name not in table.column_names:
+                table = table.append_column(name, pa.nulls(table.num_rows, PAIR_SCHEMA.field(name).type))
+        tables.append(table.select(wanted))
+    if not tables:
+        return pa.table({name: pa.array([], PAIR_SCHEMA.field(name).type) for name in wanted})
+    return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+
+
+def read_pairs(paths, *, status: str | None = KEPT, columns: list[str] | None = None,
+               filter: pc.Expression | None = None) -> list[dict]:
+    """`read_table` as Python rows (dicts of PAIR_SCHEMA columns, `status` always set)."""
+    return read_table(paths, status=status, columns=columns, filter=filter).to_pylist()
+
+
+def write_pairs(rows: list[dict], path: str) -> None:
     """rows -> <path>/status=<status>/part-0.parquet (PAIR_SCHEMA), replacing what was there."""
     storage.delete_dir(path)
     table = to_table(rows) if rows else PAIR_SCHEMA.empty_table()
     fs, local = storage.filesystem(storage.absolute(path))
-    statuses = sorted({r["status"] for r in rows}) or [KEPT]
-    for status in statuses:
-        part = table.filter(pc.equal(table["status"], status))
+    for status in sorted({r["status"] for r in rows}) or [KEPT]:
+        part = table.filter(pc.equal(table["status"], status)).drop_columns(["status"])
         fs.create_dir(f"{local}/status={status}", recursive=True)
         pq.write_table(part, f"{local}/status={status}/part-0.parquet", filesystem=fs)
-
-
-def key(row: dict) -> str:
-    return unordered_key(row["conversation"], row["chosen"], row["rejected"])
-
-
-def keys(rows: list[dict]) -> set[str]:
-    return {key(r) for r in rows}
-
-
-def flipped(row: dict, *, stage: str, reason: str) -> dict:
-    """The pair with chosen and rejected swapped (a new pair_id: it is another ordered pair), the
-    decision that flipped it appended to its history."""
-    out = dict(row)
-    out.update(chosen=row["rejected"], rejected=row["chosen"],
-               pair_id=pair_id(row["conversation"], row["rejected"], row["chosen"]),
-               stage=stage, status=KEPT, reason=reason,
-               # scores and votes were about the other order
-               rm_scores=None, margin=None, judge_votes=None, judge_label=None, judge_agreement=None)
-    out["history"] = list(row.get("history") or []) + [
-        {"stage": stage, "status": "flipped", "reason": f"{reason}; was {row['pair_id']}"}]
-    return out

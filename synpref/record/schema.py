@@ -19,7 +19,6 @@ import pyarrow as pa
 KEPT = "kept"
 DROPPED = "dropped"
 QUARANTINED = "quarantined"
-STATUSES = (KEPT, DROPPED, QUARANTINED)
 
 ROLES = ("system", "user", "assistant")
 
@@ -33,6 +32,12 @@ JUDGE_VOTE = pa.struct(
         ("verdict", pa.string()),  # which original response the judge preferred: "chosen" or "rejected"
         ("rationale", pa.string()),
         ("position_consistent", pa.bool_()),  # same verdict in both orders; null if asked in one order
+        # logprob judges (judges[].mode = logprob): this order's log p of the chosen's and the
+        # rejected's candidate number, and the judge's score over both orders with P_judge = sigmoid(score)
+        ("logprob_chosen", pa.float32()),
+        ("logprob_rejected", pa.float32()),
+        ("score", pa.float32()),
+        ("p_judge", pa.float32()),
     ]
 )
 
@@ -69,6 +74,7 @@ PAIR_SCHEMA = pa.schema(
         ("judge_votes", pa.list_(JUDGE_VOTE)),
         ("judge_label", pa.string()),  # aggregate verdict: "chosen", "rejected", "tie" or null
         ("judge_agreement", pa.float32()),  # share of counted votes agreeing with judge_label
+        ("judge_score", pa.float32()),  # logprob judges combined by mean score: > 0 favours chosen; else null
         ("judge_examples", pa.list_(pa.string())),  # pair_ids of the verified examples the judges saw
         ("human_label", pa.string()),  # "chosen", "flipped" or "undecidable" (D_gold); gold rows are
         # stored in the verified order: a "flipped" pair had its responses swapped on import
@@ -83,9 +89,6 @@ PAIR_SCHEMA = pa.schema(
         ("raw", pa.string()),  # the unparsed input, only on quarantined rows
     ]
 )
-
-PROVENANCE_COLUMNS = ["status", "stage", "reason", "record_pair_index"]
-
 
 def canonical_json(obj) -> str:
     return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))

@@ -18,7 +18,6 @@ import itertools
 import os
 import uuid
 
-GIB = 1 << 30
 
 
 def cpu_cores_string() -> str:

@@ -3,13 +3,18 @@
 A step is the job itself, run in a child process on a config file: conf/<job>.yaml merged with the
 step's settings. So a step does exactly what a user's own `python jobs/<job>.py ...` would, it writes
 the same output folder, and a re-run skips it when that folder already holds the same finished run
-(synpref.runner.runs). Children join the parent's Ray cluster through RAY_ADDRESS (`ray job submit` sets it;
-`shared_cluster` starts a local one and sets it), so a step costs no cluster start-up.
+(synpref.runner.runs). Children join the parent's Ray cluster through RAY_ADDRESS (`ray job submit`
+sets it; `shared_cluster` starts a local one and sets it), so a step costs no cluster start-up.
+
+The merge is strict: a key the child job does not have is an error naming the key and the job, so a
+misspelt setting in a parent's block (or on its command line) fails at once instead of being ignored.
+`check_blocks` runs that check over every step block of a parent config before any step starts.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,46 +22,102 @@ import time
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError
 
 from synpref.record import storage
+from synpref.runner.errors import BadConfig, StepFailed
 
 REPO = Path(__file__).resolve().parents[2]
+STEP_CONFIG = "step_config"  # <output>/step_config/<job>.yaml: the config a step ran on
+
+# the blocks of a parent config that are merged over a child job's config, per parent job
+STEP_BLOCKS: dict[str, dict[str, str]] = {
+    "pipeline": {"preprocess": "preprocess", "attributes": "annotate", "stage1": "stage1", "stage2": "stage2",
+                 "final_rm": "train_rm", "serve": "serve_rm", "evaluate": "evaluate", "verify": "verify"},
+    "stage1": {"train_rm": "train_rm", "score": "score", "annotate": "annotate", "verify": "verify"},
+    "stage2": {"train_rm": "train_rm", "score": "score", "annotate": "annotate"},
+}
 
 
-class StepFailed(RuntimeError):
-    def __init__(self, job: str, returncode: int, command: list[str]):
-        super().__init__(f"step {job} failed (exit {returncode}); rerun it by hand: {' '.join(command)}")
-        self.returncode = returncode
+def plain(part: dict | DictConfig) -> dict:
+    return OmegaConf.to_container(part, resolve=True) if isinstance(part, DictConfig) else dict(part)
 
 
-def merged(*parts: dict | DictConfig) -> DictConfig:
-    """Plain (non-struct) merge of config blocks: a job's own block may add keys its parent never named."""
+def merged(*parts: dict | DictConfig) -> dict:
+    """Blocks of settings merged in order (later wins), as a plain dict, before any job's keys apply."""
     out = OmegaConf.create({})
     for part in parts:
-        out = OmegaConf.merge(out, OmegaConf.to_container(part, resolve=True) if isinstance(part, DictConfig) else part)
+        out = OmegaConf.merge(out, plain(part))
+    return OmegaConf.to_container(out)
+
+
+def job_config(job: str, settings: dict | DictConfig, *, where: str | None = None) -> DictConfig:
+    """conf/<job>.yaml with `settings` merged over it, strictly: an unknown key raises BadConfig
+    naming it, the job, and `where` the settings came from."""
+    base = OmegaConf.load(REPO / "conf" / f"{job}.yaml")
+    OmegaConf.set_struct(base, True)
+    for block in STEP_BLOCKS.get(job, {}):  # a step block may name any key of its child job: check_blocks checks it
+        if isinstance(base.get(block), DictConfig):
+            OmegaConf.set_struct(base[block], False)
+    try:
+        out = OmegaConf.merge(base, plain(settings))
+    except ConfigKeyError as err:
+        key = getattr(err, "full_key", None) or str(err).splitlines()[0]
+        raise BadConfig([f"{where or 'a step block'}: jobs/{job}.py has no key '{key}' "
+                         f"(conf/{job}.yaml lists its keys)"], job=job) from None
+    OmegaConf.set_struct(out, False)
     return out
 
 
-def job_config(job: str, settings: dict | DictConfig) -> DictConfig:
-    """conf/<job>.yaml with `settings` merged over it (the step's config, before Hydra resolves it)."""
-    return OmegaConf.merge(OmegaConf.load(REPO / "conf" / f"{job}.yaml"), merged(settings))
+def check_blocks(job: str, cfg: DictConfig | dict, prefix: str = "") -> None:
+    """Merge every step block of `cfg` (a config of `job`) over its child job's config, recursively,
+    so a misspelt key anywhere fails before the first step runs."""
+    cfg = plain(cfg)
+    problems = []
+    for block, child in STEP_BLOCKS.get(job, {}).items():
+        if cfg.get(block) is None:
+            continue
+        where = f"{prefix}{block}"
+        try:
+            child_cfg = job_config(child, cfg[block], where=where)
+            check_blocks(child, OmegaConf.to_container(child_cfg), prefix=f"{where}.")
+        except BadConfig as err:
+            problems += err.problems
+    if problems:
+        raise BadConfig(problems, job=job)
 
 
-def job_command(job: str, settings: dict | DictConfig) -> list[str]:
-    """The command line running jobs/<job>.py on conf/<job>.yaml + settings (saved to a config file)."""
-    folder = Path(tempfile.mkdtemp(prefix=f"synpref-{job}-"))
-    OmegaConf.save(job_config(job, settings), folder / f"{job}.yaml")
-    return [sys.executable, str(REPO / "jobs" / f"{job}.py"), "--config-path", str(folder), "--config-name", job]
+def _config_folder(output: str, job: str) -> tuple[Path, bool]:
+    """Where the step's config file goes: <output>/step_config/ for a local output (kept beside the
+    step's results), a temporary folder for a storage URI (removed after the step)."""
+    if storage.is_uri(output):
+        return Path(tempfile.mkdtemp(prefix=f"synpref-{job}-")), True
+    folder = Path(storage.absolute(output)) / STEP_CONFIG
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder, False
 
 
-def run_job(job: str, settings: dict | DictConfig, *, output: str) -> dict:
+def write_step_config(job: str, settings: dict | DictConfig, output: str, *, where: str | None = None) -> tuple[list[str], Path, bool]:
+    """(the command line running jobs/<job>.py on its merged config, the config folder, whether that
+    folder is temporary)."""
+    folder, temporary = _config_folder(output, job)
+    OmegaConf.save(job_config(job, settings, where=where), folder / f"{job}.yaml")
+    command = [sys.executable, str(REPO / "jobs" / f"{job}.py"), "--config-path", str(folder), "--config-name", job]
+    return command, folder, temporary
+
+
+def run_job(job: str, settings: dict | DictConfig, *, output: str, where: str | None = None) -> dict:
     """Run jobs/<job>.py on conf/<job>.yaml + settings; return the stats.json it wrote to `output`.
 
-    Raises RuntimeError naming the job, its config file and its exit status when it fails."""
-    command = job_command(job, settings)
+    Raises StepFailed naming the job, its command and its exit status when it fails."""
+    command, folder, temporary = write_step_config(job, settings, output, where=where)
     print(f"\n=== {job} -> {output}", flush=True)
     started = time.time()
-    result = subprocess.run(command, cwd=REPO)
+    try:
+        result = subprocess.run(command, cwd=REPO)
+    finally:
+        if temporary:
+            shutil.rmtree(folder, ignore_errors=True)
     if result.returncode:
         raise StepFailed(job, result.returncode, command)
     print(f"=== {job} done in {time.time() - started:.0f} s", flush=True)

@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from collections import Counter
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 
 from synpref.record import storage
 from synpref.rm.format import encode, rm_text
-from synpref.record.schema import KEPT, QUARANTINED, to_table
 from synpref.record.counts import outcome_counts, summary
+from synpref.record.ops import record_decision, with_score
+from synpref.record.schema import KEPT, QUARANTINED, to_table
 
 STAGE = "score"
 STAGES = [STAGE]
@@ -44,38 +43,18 @@ BACKENDS = ("transformers", "vllm")
 
 # --- per pair -------------------------------------------------------------------------------------
 
-def preference_p(r_chosen: float, r_rejected: float) -> float:
-    """sigmoid(r_chosen - r_rejected), without overflow for large differences."""
-    return 0.5 * (1.0 + math.tanh(0.5 * (r_chosen - r_rejected)))
-
-
-def with_score(rm_scores: list | None, model: str, r_chosen: float, r_rejected: float) -> list[dict]:
-    """rm_scores with this model's entry replaced in place (or appended); other models' kept."""
-    entry = {"model": model, "r_chosen": r_chosen, "r_rejected": r_rejected, "p": preference_p(r_chosen, r_rejected)}
-    scores = [dict(s) for s in rm_scores or []]
-    for i, s in enumerate(scores):
-        if s["model"] == model:
-            scores[i] = entry
-            return scores
-    return scores + [entry]
-
-
 def decide(row: dict, status: str, reason: str | None) -> None:
-    """Set this stage's outcome; an earlier job's decision (a non-null stage) moves into history.
-    A kept pair scored whole has no decision of ours (stage and reason null)."""
-    ours = (status, STAGE, reason) if (status != KEPT or reason) else (KEPT, None, None)
-    if row.get("stage") is not None and (row.get("status"), row["stage"], row.get("reason")) != ours:
-        row["history"] = list(row.get("history") or []) + [
-            {"stage": row["stage"], "status": row.get("status") or KEPT, "reason": row.get("reason")}]
-    row.update(status=ours[0], stage=ours[1], reason=ours[2])
+    """This stage's outcome: a kept pair scored whole is no decision of ours (stage null)."""
+    record_decision(row, stage=STAGE if (status != KEPT or reason) else None, status=status, reason=reason)
 
 
 def is_kept(row: dict) -> bool:
     return (row.get("status") or KEPT) == KEPT  # a pairs/status=kept folder carries no status column
 
 
-def row_key(row: dict) -> str:
-    """A stable key per input row (pair_id alone repeats when dedup was off)."""
+def input_row_key(row: dict) -> str:
+    """A stable key per input row, to regroup its two sides after the engine (pair_id alone repeats
+    when dedup was off)."""
     key = json.dumps([row.get("pair_id"), row.get("source"), row.get("source_record"), row.get("record_pair_index")])
     return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
@@ -197,7 +176,7 @@ class SideRequests:
         position = {id(r): i for i, r in enumerate(todo)}
         out = []
         for row in rows:
-            key, i = row_key(row), position.get(id(row))
+            key, i = input_row_key(row), position.get(id(row))
             sides = []
             if i is not None:
                 status, reason = overflow_outcome(too_long[i], self.overflow)
@@ -299,19 +278,6 @@ def assemble(group: pa.Table, names: list[str]) -> pa.Table:
 
 
 # --- what a run did, read back from its output ----------------------------------------------------
-
-def status_counts(batches) -> Counter:
-    """Counter of (status, stage, reason, is_first_pair_of_record) over pyarrow batches, as
-    synpref.record.counts.outcome_counts counts a written folder (a missing status column means kept)."""
-    counts: Counter = Counter()
-    for batch in batches:
-        table = batch.to_pydict()
-        n = batch.num_rows
-        counts.update(zip(table.get("status") or [KEPT] * n, table.get("stage") or [None] * n,
-                          table.get("reason") or [None] * n,
-                          (i == 0 for i in table.get("record_pair_index") or [0] * n)))
-    return counts
-
 
 def model_figures(kept_scores: list[list[dict] | None], names: list[str]) -> dict:
     """Per model over the kept pairs: pairs with its score, mean p, share with p > 0.5."""

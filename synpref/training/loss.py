@@ -19,8 +19,3 @@ def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, margin:
     if center_coefficient:
         loss = loss + center_coefficient * ((r_chosen + r_rejected) ** 2).mean()
     return loss
-
-
-def preference_probability(r_chosen, r_rejected):
-    """p = sigmoid(r_w - r_l): the RM's belief that the recorded order is right."""
-    return torch.sigmoid(r_chosen - r_rejected)

@@ -6,12 +6,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from synpref.runner import steps as subjobs
-from synpref.record.pairs_io import flipped, key, keys, read_kept, write_set
-from synpref.record.schema import PAIR_SCHEMA, new_pair, pair_id
 from synpref.curation.stage1 import adaptive_k, best_iteration, retrieve_neighbours, silver_additions, unverified_mask
 from synpref.curation.stage2 import (DROPPED_GOLD, DROPPED_OTHERS, DROPPED_UNSCORED, KEPT_GOLD_BEST, KEPT_GOLD_JUDGES,
-                            apply_keep_rule, decide, unconfident)
+                                     apply_keep_rule, decide, unconfident)
+from synpref.record.ops import pair_key as key
+from synpref.record.schema import PAIR_SCHEMA, new_pair, pair_id
 
 
 def pair(i: int, **extra) -> dict:
@@ -71,7 +70,8 @@ def test_silver_additions_follow_the_judges():
     assert added[0]["chosen"] == "good 1"
     assert added[1]["chosen"] == "bad 2" and added[1]["rejected"] == "good 2"
     assert added[1]["pair_id"] == pair_id(added[1]["conversation"], "bad 2", "good 2")
-    assert "was " + labelled[1]["pair_id"] in added[1]["history"][-1]["reason"]
+    assert (added[1]["stage"], added[1]["reason"]) == ("stage1", "iteration 3: judges flipped the order")
+    assert added[0]["reason"] == "iteration 3: judges kept the order"
     assert key(added[1]) == key(labelled[1])  # the flip is the same pair for set membership
 
 
@@ -104,33 +104,34 @@ def test_keep_rule_margins_and_unconfident():
 
 def test_apply_keep_rule_flips_dropped_and_passes_quarantined_through():
     rows = [scored(1, 0.9, 0.9), scored(2, 0.9, 0.1), pair(3, status="quarantined", stage="score", reason="too_long")]
-    out = apply_keep_rule(pa.Table.from_pylist(rows, schema=PAIR_SCHEMA), judge_labels={}, best="best", gold="gold",
+    out = apply_keep_rule(pa.Table.from_pylist(rows, schema=PAIR_SCHEMA), best="best", gold="gold",
                           gold_margin=0.0, best_margin=0.0, flip_dropped=True).to_pylist()
     assert [(r["status"], r["reason"]) for r in out] == [
         ("kept", KEPT_GOLD_BEST), ("dropped", DROPPED_GOLD), ("kept", f"flipped:{DROPPED_GOLD}"),
         ("quarantined", "too_long")]
-    assert out[2]["chosen"] == "bad 2" and out[2]["rm_scores"] is None
+    # the recycled pair is turned round whole: its scores are about the new order
+    assert out[2]["chosen"] == "bad 2" and [round(s["p"], 6) for s in out[2]["rm_scores"]] == [0.1, 0.9]
     assert all(r["stage"] == "stage2" for r in out[:3])
     # without recycling every input row comes out exactly once
-    once = apply_keep_rule(pa.Table.from_pylist(rows, schema=PAIR_SCHEMA), judge_labels={}, best="best", gold="gold",
+    once = apply_keep_rule(pa.Table.from_pylist(rows, schema=PAIR_SCHEMA), best="best", gold="gold",
                            gold_margin=0.0, best_margin=0.0, flip_dropped=False).to_pylist()
     assert [r["pair_id"] for r in once] == [r["pair_id"] for r in rows]
 
 
-def test_sets_round_trip_and_flip(tmp_path):
-    rows = [pair(1), dict(pair(2), status="dropped", stage="verify", reason="undecidable")]
-    write_set(rows, str(tmp_path / "set"))
-    kept = read_kept(str(tmp_path / "set"))
-    assert [r["pair_id"] for r in kept] == [rows[0]["pair_id"]]
-    assert keys([flipped(rows[0], stage="s", reason="r")]) == keys(rows[:1])
-    write_set([], str(tmp_path / "empty"))
-    assert read_kept(str(tmp_path / "empty")) == []
-
-
-def test_job_config_merges_step_settings_over_the_jobs_own_config():
-    cfg = subjobs.job_config("train_rm", {"output": "/x", "train": {"epochs": 5}})
-    assert cfg.output == "/x" and cfg.train.epochs == 5
-    assert cfg.train.zero_stage == 2  # untouched keys keep conf/train_rm.yaml's values
+def test_keep_rule_reads_the_judges_label_and_keeps_their_votes():
+    votes = [{"judge": "j", "sample": 0, "order": "original", "verdict": "chosen", "rationale": None,
+              "position_consistent": True, "logprob_chosen": -0.1, "logprob_rejected": -2.0, "score": 1.9,
+              "p_judge": 0.87}]
+    unsure = dict(scored(1, 0.3, 0.8), judge_label="chosen", judge_votes=votes, judge_score=1.9)
+    failed = dict(scored(2, 0.3, 0.8), status="quarantined", stage="judge", reason="judge_answer_failed:truncated",
+                  judge_label="chosen")
+    out = apply_keep_rule(pa.Table.from_pylist([unsure, failed], schema=PAIR_SCHEMA), best="best", gold="gold",
+                          gold_margin=0.0, best_margin=0.0, flip_dropped=False).to_pylist()
+    assert (out[0]["status"], out[0]["reason"]) == ("kept", KEPT_GOLD_JUDGES)
+    assert out[0]["judge_votes"][0]["score"] == pytest.approx(1.9) and out[0]["judge_score"] == pytest.approx(1.9)
+    # a pair the judges failed on counts as "judges do not agree"; the failure moves into its history
+    assert (out[1]["status"], out[1]["reason"]) == ("dropped", DROPPED_OTHERS)
+    assert out[1]["history"][-1] == {"stage": "judge", "status": "quarantined", "reason": "judge_answer_failed:truncated"}
 
 
 def test_retrieval_budget_serves_the_rms_errors_first():

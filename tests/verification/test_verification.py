@@ -1,4 +1,4 @@
-"""Human verification for D_gold (synpref/verification.py, jobs/verify.py): verification order, the
+"""Human verification for D_gold (synpref/verification/, jobs/verify.py): verification order, the
 three export formats, reading verdicts back from each tool, the majority merge, agreement figures, and
 the job's export -> import on a tiny Parquet fixture. No Ray."""
 
@@ -12,12 +12,17 @@ import pytest
 from conftest import run_job
 
 from synpref.annotation.protocol import load_protocol
-from synpref.record.schema import PAIR_SCHEMA, new_pair, pair_id, to_table, unordered_key
-from synpref.verification.verification import (VERDICTS, cohen_kappa, human_protocol, majority_verdict, merge_into_existing,
-                                  merge_verdicts, read_verdicts, verification_order, write_argilla,
-                                  verdicts_or_exit, write_label_studio, write_worksheet, WAITING_FOR_HUMANS)
+from synpref.record.ops import pair_key
+from synpref.record.schema import PAIR_SCHEMA, new_pair, pair_id, to_table
+from synpref.runner.errors import WAITING_FOR_HUMANS, WaitingForHumans
+from synpref.runner.job import exits_with_status
+from synpref.verification.export import write_argilla, write_label_studio, write_worksheet
+from synpref.verification.merge import HUMAN_CHOSE, HUMAN_FLIPPED, cohen_kappa, majority_verdict, merge_into_existing, merge_verdicts
+from synpref.verification.order import human_protocol, verification_order
+from synpref.verification.verdicts import VERDICTS, read_verdicts
+from synpref.verification.waiting import ensure_verdicts
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def pair(i, objectivity="objective", controversiality="low", **extra):
@@ -223,14 +228,13 @@ def test_merge_swaps_flipped_pairs_drops_undecidable_and_takes_the_majority():
     flipped = gold[1]
     assert (flipped["chosen"], flipped["rejected"]) == (b["rejected"], b["chosen"])
     assert flipped["pair_id"] == pair_id(b["conversation"], b["rejected"], b["chosen"]) != b["pair_id"]
-    assert unordered_key(flipped["conversation"], flipped["chosen"], flipped["rejected"]) == \
-        unordered_key(b["conversation"], b["chosen"], b["rejected"])
-    assert flipped["history"][-2:] == [{"stage": "annotate", "status": "kept", "reason": None},
-                                       {"stage": "verify", "status": "kept", "reason": f"flipped from {b['pair_id']}"}]
-    assert (flipped["status"], flipped["stage"], flipped["reason"]) == ("kept", "verify", None) and flipped["is_gold"]
+    assert pair_key(flipped) == pair_key(b)  # the same pair, so it is matched back to the pool
+    assert flipped["history"][-1:] == [{"stage": "annotate", "status": "kept", "reason": None}]
+    assert (flipped["status"], flipped["stage"], flipped["reason"]) == ("kept", "verify", HUMAN_FLIPPED)
+    assert flipped["is_gold"]
     assert flipped["judge_label"] == "rejected" and flipped["margin"] is None
     assert flipped["rm_scores"] == [{"model": "best", "r_chosen": 0.0, "r_rejected": 1.0, "p": 0.25}]
-    assert gold[0]["pair_id"] == a["pair_id"] and gold[0]["history"][-1]["reason"] == "human verdict: chosen"
+    assert gold[0]["pair_id"] == a["pair_id"] and gold[0]["reason"] == HUMAN_CHOSE
     assert [(r["pair_id"], r["status"], r["stage"], r["reason"], r["human_label"]) for r in dropped] == [
         (c["pair_id"], "dropped", "verify", "undecidable", "undecidable")]
     assert (stats["pairs_verified"], stats["chosen"], stats["flipped"], stats["undecidable"]) == (4, 2, 1, 1)
@@ -341,10 +345,18 @@ def test_job_exports_then_imports_into_gold_that_fits_the_schema(tmp_path):
     assert stats["union"]["existing_gold_carried"] == 1 and stats["gold_rows"] == 3 and stats["reconcile"]["ok"]
 
 
-def test_missing_verdicts_stop_the_job_with_the_waiting_status(tmp_path, capsys):
-    with pytest.raises(SystemExit) as stop:
-        verdicts_or_exit(str(tmp_path / "export"), str(tmp_path / "verdicts"), waiting="Stage 1 iteration 2")
-    assert stop.value.code == WAITING_FOR_HUMANS
-    said = capsys.readouterr().out
-    assert said.startswith("Stage 1 iteration 2 waits for human verdicts") and str(tmp_path / "export") in said
+def test_missing_verdicts_raise_the_typed_waiting_error_and_the_job_exits_3(tmp_path, capsys):
+    with pytest.raises(WaitingForHumans) as waiting:
+        ensure_verdicts(str(tmp_path / "export"), str(tmp_path / "verdicts"), waiting="Stage 1 iteration 2")
+    assert str(waiting.value).startswith("Stage 1 iteration 2 waits for human verdicts")
+    assert str(tmp_path / "export") in str(waiting.value) and waiting.value.verdicts == str(tmp_path / "verdicts")
     assert not (tmp_path / "verdicts").exists()  # nothing invented in their place
+
+    @exits_with_status
+    def job(cfg):
+        ensure_verdicts(str(tmp_path / "export"), str(tmp_path / "verdicts"), waiting="The seed of D_gold")
+
+    with pytest.raises(SystemExit) as stop:
+        job(None)
+    assert stop.value.code == WAITING_FOR_HUMANS == 3
+    assert capsys.readouterr().err.startswith("The seed of D_gold waits for human verdicts")

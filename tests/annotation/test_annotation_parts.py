@@ -13,7 +13,7 @@ from synpref.annotation.judging import (ORIGINAL, SWAPPED, aggregate_votes, chec
 from synpref.annotation.protocol import HUMAN_ONLY, judge_guidelines, load_protocol, missing_guidelines
 from synpref.annotation.retrieval import VectorIndex
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TAXONOMY = {"task_categories": ["math", "coding", "other"], "objectivity": ["objective", "subjective"],
             "controversiality": ["low", "medium", "high"]}
 GOOD = {"task_category": "math", "objectivity": "objective", "controversiality": "low",

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import REPO, run_job
-from synpref.rm.weights import build_tiny_model
+from synpref.demo.tiny_models import build_tiny_model
 from synpref.rm.format import rm_text
 from synpref.demo.synthetic import colour_pairs, write_colour_pairs
 

@@ -65,7 +65,7 @@ def test_lr_schedules():
 def test_freeze_lower_layers_leaves_top_blocks_norm_and_head(tmp_path):
     from transformers import AutoModelForSequenceClassification
 
-    from synpref.rm.weights import build_tiny_model
+    from synpref.demo.tiny_models import build_tiny_model
     from synpref.training.worker import freeze_lower_layers
 
     model = AutoModelForSequenceClassification.from_pretrained(build_tiny_model(tmp_path / "m", kind="seq_cls"))
@@ -100,7 +100,7 @@ def test_identical_texts_keep_a_token_of_their_own():
 def test_shared_layout_gives_the_rewards_of_separate_forwards(tmp_path, attention):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from synpref.rm.weights import build_tiny_model
+    from synpref.demo.tiny_models import build_tiny_model
     from synpref.training.batches import tokenize_pairs
     from synpref.demo.synthetic import colour_pairs
     from synpref.training.worker import rewards
@@ -131,7 +131,7 @@ def test_shared_layout_gives_the_rewards_of_separate_forwards(tmp_path, attentio
 def test_an_empty_shard_tokenizes_to_nothing(tmp_path):
     from transformers import AutoTokenizer
 
-    from synpref.rm.weights import build_tiny_model
+    from synpref.demo.tiny_models import build_tiny_model
     from synpref.training.batches import tokenize_pairs
 
     tokenizer = AutoTokenizer.from_pretrained(build_tiny_model(tmp_path / "m", kind="seq_cls"))

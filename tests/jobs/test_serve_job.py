@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from serve_helpers import PROMPTS, RESPONSES, ReferenceRM, serve_app
-from synpref.rm.weights import build_tiny_model
+from synpref.demo.tiny_models import build_tiny_model
 
 pytestmark = pytest.mark.e2e
 

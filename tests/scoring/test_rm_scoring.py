@@ -11,11 +11,11 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
-from synpref.rm.weights import build_tiny_model
-from synpref.scoring.rm_scoring import (PairEncoder, ScorePairs, decide, preference_p, score_stats,
-                                status_counts, with_score)
+from synpref.demo.tiny_models import build_tiny_model
+from synpref.record.counts import outcome_counts
 from synpref.record.schema import PAIR_SCHEMA, new_pair, quarantined_row, to_table
 from synpref.rm.scorer import RewardScorer
+from synpref.scoring.rm_scoring import PairEncoder, ScorePairs, decide, score_stats
 from tests.conftest import run_job
 
 MAX_LENGTH = 96
@@ -59,20 +59,6 @@ def reference(path, rows):
 
 
 # --- without Ray ----------------------------------------------------------------------------------
-
-def test_p_is_the_sigmoid_of_the_difference_and_stable():
-    assert preference_p(1.0, 1.0) == 0.5
-    assert math.isclose(preference_p(2.0, 0.5), 1 / (1 + math.exp(-1.5)), rel_tol=1e-12)
-    assert preference_p(1e6, -1e6) == 1.0 and preference_p(-1e6, 1e6) == 0.0
-
-
-def test_an_entry_of_the_same_model_is_replaced_in_place_others_stay():
-    old = [{"model": "gold", "r_chosen": 0.0, "r_rejected": 1.0, "p": 0.27}, {"model": "best", "r_chosen": 5.0,
-                                                                              "r_rejected": 5.0, "p": 0.5}]
-    new = with_score(old, "gold", 2.0, 0.0)
-    assert [s["model"] for s in new] == ["gold", "best"] and new[0]["r_chosen"] == 2.0 and new[1] == old[1]
-    assert [s["model"] for s in with_score(None, "best", 0.0, 0.0)] == ["best"]
-
 
 def test_an_earlier_decision_moves_into_history():
     row = {"status": "kept", "stage": None, "reason": None, "history": []}
@@ -118,8 +104,8 @@ def scored(rms, tmp_path_factory):
     ray.init(num_cpus=2, include_dashboard=False)
     try:
         pairs = ray.data.read_parquet(str(root / "in.parquet"))
-        input_counts = status_counts(pairs.select_columns(["status", "stage", "reason", "record_pair_index"])
-                                     .iter_batches(batch_format="pyarrow"))
+        input_counts = outcome_counts(pairs.select_columns(["status", "stage", "reason", "record_pair_index"])
+                                      .iter_batches(batch_format="pyarrow"))
         out = pairs.map_batches(
             ScorePairs, batch_format="pyarrow", batch_size=8, compute=ActorPoolStrategy(min_size=1, max_size=1),
             num_cpus=1, fn_constructor_kwargs=dict(models=[{"name": "a", "path": rms["a"]}, {"name": "b", "path": rms["b"]}],

@@ -12,11 +12,11 @@ import yaml
 
 from conftest import run_job
 from synpref.eval.benchmarks import item_batches
-from synpref.eval.loaders import EvalItem
+from synpref.eval.items import EvalItem
 from synpref.rm.scorer import length_groups
 from synpref.serving.settings import config_problems, load_settings, model_specs
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def load_job_module():
@@ -152,7 +152,7 @@ def test_scorer_matches_plain_transformers_on_mixed_lengths(tmp_path):
     """Length-sorted micro-batches, padding, and the reward read at the last real token: including a
     text that ends in the pad token, where searching input_ids for the pad id would read too early."""
     from serve_helpers import ReferenceRM
-    from synpref.rm.weights import build_tiny_model
+    from synpref.demo.tiny_models import build_tiny_model
     from synpref.rm.scorer import RewardScorer
 
     path = build_tiny_model(tmp_path / "rm", kind="seq_cls", seed=5)

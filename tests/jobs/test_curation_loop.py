@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.dataset as pads
 import pytest
 
-from synpref.rm.weights import build_tiny_model
+from synpref.demo.tiny_models import build_tiny_model
 
 from conftest import REPO, run_job
 

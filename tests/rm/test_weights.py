@@ -1,4 +1,4 @@
-"""Tests for synpref.rm.weights: built-in model resolution, local paths, hub ids, tiny models.
+"""Tests for synpref.rm.weights and synpref.rm.builtin: built-in model resolution, local paths, hub ids.
 
 The SmolLM2 conversion (~25 s) happens once into the default cache ($SYNPREF_CACHE or
 ~/.cache/synpref), so repeated runs are fast. Lock / atomicity tests use a fake converter in a
@@ -15,14 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from synpref.rm import weights as models
-from synpref.rm.weights import (
-    BUILTIN_MODELS,
-    ModelResolutionError,
-    build_tiny_model,
-    default_cache_dir,
-    resolve_model,
-)
+from synpref.rm import builtin
+from synpref.rm.weights import BUILTIN_MODELS, ModelResolutionError, default_cache_dir, resolve_model
 
 SMOLLM2 = "smollm2-135m-instruct"
 MINILM = "all-minilm-l6-v2"
@@ -31,12 +25,6 @@ MINILM = "all-minilm-l6-v2"
 @pytest.fixture(scope="session")
 def smollm2_dir() -> str:
     return resolve_model(SMOLLM2)
-
-
-@pytest.fixture(scope="session")
-def tiny_dirs(tmp_path_factory, smollm2_dir) -> dict[str, str]:
-    base = tmp_path_factory.mktemp("tiny")
-    return {kind: build_tiny_model(base / kind, kind=kind) for kind in ("causal_lm", "seq_cls")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,7 +120,7 @@ def fake_convert(monkeypatch):
         time.sleep(0.2)
         Path(out, "config.json").write_text("{}")
 
-    monkeypatch.setattr(models, "_convert_smollm2", convert)
+    monkeypatch.setattr(builtin, "_convert_smollm2", convert)
     return calls
 
 
@@ -162,7 +150,7 @@ def test_crashed_conversion_leaves_nothing_and_is_redone(tmp_path, monkeypatch):
         Path(out, "config.json").write_text("{}")
         raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(models, "_convert_smollm2", boom)
+    monkeypatch.setattr(builtin, "_convert_smollm2", boom)
     with pytest.raises(RuntimeError, match="simulated crash"):
         resolve_model(SMOLLM2, cache_dir=str(tmp_path))
     assert not (tmp_path / SMOLLM2).exists()
@@ -174,7 +162,7 @@ def test_crashed_conversion_leaves_nothing_and_is_redone(tmp_path, monkeypatch):
     (tmp_path / SMOLLM2 / "config.json").write_text("{}")
     (tmp_path / f".tmp-{SMOLLM2}-dead").mkdir()
     calls = []
-    monkeypatch.setattr(models, "_convert_smollm2", lambda g, o: calls.append(o) or Path(o, "x").touch())
+    monkeypatch.setattr(builtin, "_convert_smollm2", lambda g, o: calls.append(o) or Path(o, "x").touch())
     out = resolve_model(SMOLLM2, cache_dir=str(tmp_path))
     assert calls and Path(out, "x").is_file() and Path(out, ".synpref_complete.json").is_file()
     assert not list(tmp_path.glob(".tmp-*")) and not list(tmp_path.glob(".old-*"))
@@ -185,8 +173,10 @@ def test_crashed_conversion_leaves_nothing_and_is_redone(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_local_path_passes_through(tiny_dirs):
-    d = tiny_dirs["causal_lm"]
+def test_local_path_passes_through(tmp_path):
+    from synpref.demo.tiny_models import build_tiny_model
+
+    d = build_tiny_model(tmp_path / "tiny", kind="causal_lm")
     assert resolve_model(d) == d
     assert resolve_model(Path(d)) == d
 
@@ -250,69 +240,3 @@ def test_hub_id_uses_snapshot_download(tmp_path, monkeypatch):
     snap = tmp_path / "snap"
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, **kw: str(snap))
     assert resolve_model("Skywork/Skywork-Reward-V2-Llama-3.1-8B", cache_dir=str(tmp_path)) == str(snap)
-
-
-# ---------------------------------------------------------------------------------------------
-# tiny models
-# ---------------------------------------------------------------------------------------------
-
-
-def test_tiny_causal_lm_loads_and_generates(tiny_dirs):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    d = tiny_dirs["causal_lm"]
-    size = sum(p.stat().st_size for p in Path(d).iterdir())
-    assert size < 25e6
-    tok = AutoTokenizer.from_pretrained(d)
-    assert tok.chat_template
-    model = AutoModelForCausalLM.from_pretrained(d)
-    cfg = model.config
-    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size) == (
-        64, 2, 1, 128,
-    )
-    assert cfg.vocab_size == len(tok)
-    ids = tok.apply_chat_template(
-        [{"role": "user", "content": "hi"}], add_generation_prompt=True, return_tensors="pt", return_dict=True
-    )
-    out = model.generate(**ids, max_new_tokens=4, do_sample=False)
-    assert out.shape[1] <= ids["input_ids"].shape[1] + 4
-
-
-def test_tiny_seq_cls_forward_shape(tiny_dirs):
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    d = tiny_dirs["seq_cls"]
-    tok = AutoTokenizer.from_pretrained(d)
-    model = AutoModelForSequenceClassification.from_pretrained(d).eval()
-    assert model.config.num_labels == 1
-    assert model.config.pad_token_id == tok.pad_token_id is not None
-    batch = tok(["short", "a somewhat longer text to force padding"], padding=True, return_tensors="pt")
-    with torch.no_grad():
-        logits = model(**batch).logits
-    assert logits.shape == (2, 1)
-    assert torch.isfinite(logits).all()
-
-
-def test_tiny_model_seed_and_args(tmp_path, smollm2_dir):
-    from safetensors.torch import load_file
-
-    a = load_file(Path(build_tiny_model(tmp_path / "a", kind="seq_cls", seed=3), "model.safetensors"))
-    b = load_file(Path(build_tiny_model(tmp_path / "b", kind="seq_cls", seed=3), "model.safetensors"))
-    c = load_file(Path(build_tiny_model(tmp_path / "c", kind="seq_cls", seed=4), "model.safetensors"))
-    assert a.keys() == b.keys()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert any(not torch.equal(a[k], c[k]) for k in a)
-
-    # rebuilding over an existing model folder replaces it
-    build_tiny_model(tmp_path / "a", kind="causal_lm", seed=3)
-    assert not list(tmp_path.glob(".tmp-*")) and not list(tmp_path.glob(".old-*"))
-
-    with pytest.raises(ValueError):
-        build_tiny_model(tmp_path / "d", kind="reward")
-    with pytest.raises(ValueError):
-        build_tiny_model(tmp_path / "e", vocab_size=100)
-    (tmp_path / "notmodel").mkdir()
-    (tmp_path / "notmodel" / "keep.txt").write_text("important")
-    with pytest.raises(FileExistsError):
-        build_tiny_model(tmp_path / "notmodel")
-    assert (tmp_path / "notmodel" / "keep.txt").read_text() == "important"
