@@ -3,13 +3,14 @@
 Reads:  the benchmarks under benchmarks.root (official file layouts; RewardBench 1/2 and PPE also from
         the HF hub with benchmarks.use_hub=true), and either a reward-model server (server.url, a
         jobs/serve_rm.py server: POST /v1/score) or a model folder scored in this process (model=...)
-Writes: <output>/results.json  every scorer's metrics, the paper's average, what was missing
+Writes: <output>/results.json  every benchmark's metrics, the paper's average, what was missing, and
+                               with limit=N the sample scored ("sample": n of m items per benchmark)
         <output>/results.md    the paper's table, official aggregates where they differ, categories
         <output>/scores.jsonl  one reward per response of every item (for replay and comparisons)
         <output>/config.yaml, stats.json, _SUCCESS (synpref.runner.runs)
 
     python jobs/evaluate.py server.url=http://127.0.0.1:8000 output=outputs/eval/rm
-    python jobs/evaluate.py model=outputs/rm/hf output=outputs/eval/rm limit=50
+    python jobs/evaluate.py model=outputs/rm/hf output=outputs/eval/rm limit=50   (a seeded sample of 50 per benchmark)
     ray job submit --working-dir . -- python jobs/evaluate.py server.url=http://rm:8000 output=s3://b/eval/rm
 """
 
@@ -25,27 +26,31 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref.runner import runs  # noqa: E402
-from synpref.record import storage  # noqa: E402
 from synpref.eval.benchmarks import benchmark_paths, item_batches, load_benchmarks  # noqa: E402
 from synpref.eval.harness import score_items  # noqa: E402
-from synpref.eval.report import markdown  # noqa: E402
 from synpref.eval.headline import PAPER_BENCHMARKS, paper_average  # noqa: E402
+from synpref.eval.report import markdown  # noqa: E402
+from synpref.eval.sample import sample_benchmarks  # noqa: E402
+from synpref.record import storage  # noqa: E402
+from synpref.runner.errors import BadConfig  # noqa: E402
+from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 
 
-def check_config(cfg: DictConfig) -> None:
+def check_config(cfg: DictConfig) -> list[str]:
+    problems = []
     if (cfg.model is None) == (cfg.server.url is None):
-        sys.exit("set exactly one of server.url=http://host:port (a jobs/serve_rm.py server) or "
-                 "model=<folder, hub id or built-in> (scored in this process)")
+        problems.append("set exactly one of server.url=http://host:port (a jobs/serve_rm.py server) or "
+                        "model=<folder, hub id or built-in> (scored in this process)")
     unknown = sorted(set(cfg.benchmarks.only or []) - set(PAPER_BENCHMARKS))
     if unknown:
-        sys.exit(f"benchmarks.only names {unknown}: choose from {list(PAPER_BENCHMARKS)}")
+        problems.append(f"benchmarks.only names {unknown}: choose from {list(PAPER_BENCHMARKS)}")
     relative = [k for k, v in cfg.benchmarks.paths.items() if v is not None and not Path(v).is_absolute()]
     if cfg.benchmarks.root is None and relative and not cfg.benchmarks.use_hub:
-        sys.exit("benchmarks.root is unset: export SYNPREF_BENCHMARKS=<folder of benchmark files> or pass "
-                 "benchmarks.root=..., or give absolute benchmarks.paths.<name>, or benchmarks.use_hub=true")
+        problems.append("benchmarks.root is unset: export SYNPREF_BENCHMARKS=<folder of benchmark files> or pass "
+                        "benchmarks.root=..., or give absolute benchmarks.paths.<name>, or benchmarks.use_hub=true")
     if cfg.batch_size < 1 or cfg.server.concurrency < 1 or (cfg.limit is not None and cfg.limit < 1):
-        sys.exit("batch_size, server.concurrency and limit (when set) must be at least 1")
+        problems.append("batch_size, server.concurrency and limit (when set) must be at least 1")
+    return problems
 
 
 def score_over_http(cfg: DictConfig, requests: list[list[dict]], on_done) -> tuple[list[dict], str, int]:
@@ -89,25 +94,23 @@ def score_in_process(cfg: DictConfig, requests: list[list[dict]], on_done) -> tu
 
 
 @hydra.main(config_path="../conf", config_name="evaluate", version_base=None)
+@exits_with_status
 def main(cfg: DictConfig) -> dict:
-    check_config(cfg)
-    output = storage.absolute(cfg.output)
-    settings = OmegaConf.to_container(cfg, resolve=True)
-    settings.pop("overwrite")
-    if runs.already_done(output, settings, overwrite=cfg.overwrite):
-        print(f"{output} already holds this evaluation (see {output}/results.md); overwrite=true redoes it")
-        return storage.read_json(storage.join(output, "results.json"))
-    runs.start(output, OmegaConf.to_yaml(cfg, resolve=True))
-    started = time.time()
+    run = JobRun.start(cfg, job="evaluate", output=cfg.output, check=check_config)
+    if run.done:
+        return storage.read_json(storage.join(run.output, "results.json"))
+    output, started = run.output, time.time()
 
     paths = benchmark_paths(cfg.benchmarks.root, OmegaConf.to_container(cfg.benchmarks.paths))
     by_benchmark, missing = load_benchmarks(paths, use_hub=cfg.benchmarks.use_hub, only=cfg.benchmarks.only)
+    available = {name: len(items) for name, items in by_benchmark.items()}
     if cfg.limit:
-        by_benchmark = {name: items[: cfg.limit] for name, items in by_benchmark.items()}
+        by_benchmark = sample_benchmarks(by_benchmark, cfg.limit, seed=cfg.limit_seed)
     for name, why in missing.items():
         print(f"missing {name}: {why}")
     if not by_benchmark:
-        sys.exit("none of the benchmarks was found; set benchmarks.root (or SYNPREF_BENCHMARKS) or benchmarks.paths")
+        raise BadConfig(["none of the benchmarks was found; set benchmarks.root (or SYNPREF_BENCHMARKS) or "
+                         "benchmarks.paths"], job="evaluate")
     items = [item for benchmark_items in by_benchmark.values() for item in benchmark_items]
 
     batches = item_batches(items, cfg.batch_size)
@@ -129,12 +132,17 @@ def main(cfg: DictConfig) -> dict:
     metrics = score_items(items, per_item, ppe_k=cfg.ppe_k)
     seconds = time.time() - started
     responses = sum(len(item.responses) for item in items)
+    # a limited run scores a sample: n of m items per benchmark (None when every item was scored)
+    sample = None if not cfg.limit else {
+        "limit": cfg.limit, "seed": cfg.limit_seed,
+        "items": {name: {"scored": len(v), "of": available[name]} for name, v in by_benchmark.items()}}
     results = {
         "benchmarks": metrics,
         "missing": missing,
         "paper_average": paper_average(metrics, allow_partial=True),
         "paper_average_complete": not missing,
         "items_per_benchmark": {name: len(v) for name, v in by_benchmark.items()},
+        "sample": sample,
         "meta": {"model": model_name, "source": f"over HTTP from {cfg.server.url}" if cfg.server.url else "in process",
                  "items": len(items), "responses": responses, "truncated": truncated, "retried_requests": retried,
                  "seconds": round(seconds, 2), "limit": cfg.limit,
@@ -148,9 +156,8 @@ def main(cfg: DictConfig) -> dict:
     storage.write_text(storage.join(output, "results.md"), report)
     print(report.split("\n## ")[0])
     print(f"{len(items)} items ({responses} responses) in {seconds:.1f} s; {output}/results.md")
-    runs.finish(output, settings, {"job": "evaluate", "seconds": round(seconds, 2), "items": len(items),
-                                   "responses": responses, "truncated": truncated, "retried_requests": retried,
-                                   "missing": sorted(missing), "output": output})
+    run.finish({"seconds": round(seconds, 2), "items": len(items), "responses": responses, "truncated": truncated,
+                "retried_requests": retried, "missing": sorted(missing)})
     return results
 
 

@@ -2,17 +2,18 @@
 
 `load_benchmarks(paths, use_hub)` returns the EvalItems per benchmark and, apart, the benchmarks
 that could not be found with the reason: an absent benchmark is reported, never a crash. A file
-that is present but malformed still raises (that is a bug to fix, not a benchmark to skip).
+that is not benchmark data (other models' results, a README) is skipped with a printed line; a data
+file that is present but malformed still raises, naming the file and the field (that is a bug to
+fix, not a benchmark to skip).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
-from synpref.eval import loaders
-from synpref.eval.loaders import EvalItem
 from synpref.eval.headline import PAPER_BENCHMARKS
+from synpref.eval.items import EvalItem
+from synpref.eval.registry import BENCHMARKS
 
 # Where each benchmark sits under a benchmarks root, in the layout of its official repo or hub
 # export (../shared/benchmarks holds rm-bench/, judgebench/, rmb/; the fixtures hold all seven).
@@ -24,30 +25,6 @@ DEFAULT_PATHS = {
     "rmb": "rmb",
     "rm_bench": "rm-bench",
     "judgebench": "judgebench/data",
-}
-
-HUB_LOADERS: dict[str, Callable[[], list[EvalItem]]] = {
-    "rewardbench": lambda: loaders.load_rewardbench(hub_id=loaders.HUB_IDS["rewardbench"]),
-    "rewardbench2": lambda: loaders.load_rewardbench2(hub_id=loaders.HUB_IDS["rewardbench2"]),
-    "ppe_preference": lambda: loaders.load_ppe_preference(hub_id=loaders.HUB_IDS["ppe_preference"]),
-    "ppe_correctness": lambda: [item for hub_id in loaders.PPE_CORRECTNESS_HUB_IDS.values()
-                                for item in loaders.load_ppe_correctness(hub_id=hub_id)],
-}
-
-
-def _ppe_correctness(path: Path) -> list[EvalItem]:
-    files = loaders.data_files(path, pattern="*best_of_k*") if path.is_dir() else [path]
-    return [item for file in files for item in loaders.load_ppe_correctness(file)]
-
-
-LOCAL_LOADERS: dict[str, Callable[[Path], list[EvalItem]]] = {
-    "rewardbench": loaders.load_rewardbench,
-    "rewardbench2": loaders.load_rewardbench2,
-    "ppe_preference": loaders.load_ppe_preference,
-    "ppe_correctness": _ppe_correctness,
-    "rmb": loaders.load_rmb,
-    "rm_bench": loaders.load_rm_bench,
-    "judgebench": loaders.load_judgebench,
 }
 
 
@@ -77,15 +54,19 @@ def load_benchmarks(paths: dict[str, Path | None], *, use_hub: bool = False,
         reason = "no path configured (set benchmarks.root or benchmarks.paths." + name + ")"
         if path is not None and path.exists():
             try:
-                items[name] = LOCAL_LOADERS[name](path)
-                continue
+                loaded = BENCHMARKS[name].load(path)
+                if loaded:
+                    items[name] = loaded
+                    continue
+                reason = f"no {name} items in the files at {path} (each was skipped as not its data)"
             except FileNotFoundError as error:  # a folder without the expected files
                 reason = str(error)
         elif path is not None:
             reason = f"no files at {path}"
-        if use_hub and name in HUB_LOADERS:
+        load_hub = BENCHMARKS[name].load_hub
+        if use_hub and load_hub is not None:
             try:
-                items[name] = HUB_LOADERS[name]()
+                items[name] = load_hub()
                 continue
             except Exception as error:  # no network, no `datasets`, gated: the benchmark is absent here
                 reason += f"; the HF hub failed too ({type(error).__name__}: {error})"

@@ -1,8 +1,10 @@
 """The evaluation results as a Markdown report: the paper's table, the official aggregates where
 they differ from the paper's, and one table of categories per benchmark.
 
-Input is what jobs/evaluate.py writes to results.json: {"benchmarks": {name: scorer result},
-"missing": {name: reason}, "paper_average": ..., "meta": {...}}.
+Input is what jobs/evaluate.py writes to results.json: {"benchmarks": {name: metrics},
+"missing": {name: reason}, "paper_average": ..., "items_per_benchmark": {name: n}, "sample": None or
+{"limit", "seed", "items": {name: {"scored", "of"}}}, "meta": {...}}. A sampled run says so at the
+top and counts "n of m" items in the table.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ TITLES = {
     "judgebench": "JudgeBench",
 }
 
-# What the headline ("score") of each scorer is, as the paper's table uses it.
+# What the headline ("score") of each benchmark's metrics is, as the paper's table uses it.
 HEADLINE = {
     "rewardbench": "weighted sections (official overall)",
     "rewardbench2": "mean of subsets (official overall)",
@@ -95,19 +97,30 @@ def category_rows(name: str, result: dict) -> list[tuple[str, float | None, int 
     return []
 
 
+def item_count(results: dict, name: str) -> str:
+    """Items scored for one benchmark: "n", or "n of m" when a sample left some out."""
+    scored = results["items_per_benchmark"][name]
+    sample = results.get("sample")
+    of = sample["items"][name]["of"] if sample else scored
+    return f"{scored} of {of}" if of != scored else str(scored)
+
+
 def markdown(results: dict) -> str:
     meta, benchmarks, missing = results["meta"], results["benchmarks"], results["missing"]
     lines = [f"# Reward-model evaluation: {meta['model']}", "",
              f"Scored {meta['source']}; {meta['items']} items, {meta['responses']} responses "
              f"({meta['truncated']} left-truncated to max_length) in {meta['seconds']:.1f} s.", ""]
-    if meta.get("limit"):
-        lines += [f"**Partial run: at most {meta['limit']} items per benchmark.**", ""]
+    sample = results.get("sample")
+    if sample:
+        counts = ", ".join(f"{TITLES[name]} {n['scored']} of {n['of']}" for name, n in sample["items"].items())
+        lines += [(f"**A sample, not the whole benchmarks: at most {sample['limit']} items of each, spread over its "
+                   f"subsets (limit_seed={sample['seed']}); scored {counts} items.**"), ""]
     lines += ["| Benchmark | Score | Paper's metric | Official aggregate | Items |", "|---|---:|---|---|---:|"]
     for name in PAPER_BENCHMARKS:
         if name in benchmarks:
             r = benchmarks[name]
             lines.append(f"| {TITLES[name]} | {fmt(r['score'])} | {HEADLINE[name]} | "
-                         f"{official_aggregates(name, r)} | {results['items_per_benchmark'][name]} |")
+                         f"{official_aggregates(name, r)} | {item_count(results, name)} |")
         else:
             lines.append(f"| {TITLES[name]} | missing | | | 0 |")
     n = len(benchmarks)

@@ -1,7 +1,6 @@
 """Reward-model training end to end: Ray Train + DeepSpeed on 2 CPU workers, a tiny random Llama."""
 
 import json
-import os
 import subprocess
 import sys
 import threading

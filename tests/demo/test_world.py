@@ -12,7 +12,7 @@ import pytest
 from synpref.demo import world as demo_world
 from synpref.record import schema
 from synpref.preprocess.decontam import NgramIndex
-from synpref.eval import loaders
+from synpref.eval import rm_bench  # load_rm_bench (the loaders were split by benchmark)
 from synpref.preprocess.formats import parse_record
 
 LIMITS = {"max_chars": 200_000, "max_messages": 256}
@@ -74,7 +74,7 @@ def test_prompts_unique_and_heldout_disjoint(world):
     heldout = {f["prompt"] for f in facts if f["split"] == "heldout"}
     assert pool == {line["prompt"] for line in pool_lines(folder)}
     assert len(heldout) == 60 and not pool & heldout
-    bench = {item.conversation[0]["content"] for item in loaders.load_rm_bench(folder / "benchmarks" / "rm-bench")}
+    bench = {item.conversation[0]["content"] for item in rm_bench.load_rm_bench(folder / "benchmarks" / "rm-bench")}
     assert bench == heldout
 
 
@@ -275,7 +275,7 @@ def test_annotator_undecidable_for_unknown_prompt(world):
 def test_heldout_loads_with_the_rm_bench_loader(world):
     folder, _ = world
     bench_dir = folder / "benchmarks" / "rm-bench"
-    items = loaders.load_rm_bench(bench_dir)
+    items = rm_bench.load_rm_bench(bench_dir)
     assert len(items) == 60
     assert {i.subset for i in items} == {"math", "chat"}
     assert sum(i.subset == "chat" for i in items) == 15  # the atlas family

@@ -1,7 +1,11 @@
-"""RewardBench 2 scoring (allenai/reward-bench, scripts/run_v2.py and rewardbench/utils.py).
+"""RewardBench 2 (allenai/reward-bench-2; scripts/run_v2.py and rewardbench/utils.py): its loader
+and its official metrics.
 
-Each prompt comes with its chosen completions first, then the rejected ones (best-of-4: 1 chosen,
-3 rejected, except in Ties). Rules:
+Data (hub split "test", or the same rows in local files): id, prompt, chosen (list), rejected
+(list), num_correct, subset. An item lists its chosen completions first, then the rejected ones
+(best-of-4: 1 chosen, 3 rejected, except in Ties); the metrics rely on that order.
+
+Metrics:
 - per prompt (every subset but Ties): 1 / (number of completions tied at the maximum score) when
   the first completion is at the maximum, else 0 (``reroll_and_score_dataset``: "penalty for ties");
   a subset's score is the mean over its prompts;
@@ -20,11 +24,17 @@ Each prompt comes with its chosen completions first, then the rejected ones (bes
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 
 from synpref.eval.common import as_floats, mean
+from synpref.eval.items import EvalItem, _messages, _texts, load_items, split_scores
+
+REWARDBENCH2 = "rewardbench2"
+REWARDBENCH2_HUB_ID = "allenai/reward-bench-2"
+REWARDBENCH2_HUB_SPLIT = "test"  # rewardbench/utils.py load_bon_dataset_v2: split="test"
 
 TIES_SUBSET = "ties"
 
@@ -35,6 +45,46 @@ TIES_WEIGHTS = {
     "correctness_preferred_hard": 0.20,
     "correctness_margin": 0.01,
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def rewardbench2_item(row: Mapping) -> EvalItem:
+    chosen, rejected = list(row["chosen"]), list(row["rejected"])
+    num_correct = int(row["num_correct"]) if row.get("num_correct") is not None else len(chosen)
+    if num_correct != len(chosen):
+        # The official code treats the first num_correct completions as correct; they must be the chosen ones.
+        raise ValueError(f"RewardBench 2 id {row['id']}: num_correct={num_correct} but {len(chosen)} chosen")
+    return EvalItem(
+        benchmark=REWARDBENCH2,
+        subset=row["subset"],
+        sample_id=str(row["id"]),
+        conversation=_messages(row["prompt"]),
+        responses=_texts(chosen + rejected),
+        is_chosen=[True] * len(chosen) + [False] * len(rejected),
+        extra={"num_correct": num_correct},
+    )
+
+
+def load_rewardbench2(path: str | Path | None = None, *, hub_id: str | None = None,
+                      split: str = REWARDBENCH2_HUB_SPLIT) -> list[EvalItem]:
+    """RewardBench 2 from local files, or from the hub (hub_id=REWARDBENCH2_HUB_ID)."""
+    return load_items(path, hub_id, split, rewardbench2_item, benchmark="RewardBench 2", prompt_field="prompt")
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+
+
+def rewardbench2_record(item: EvalItem, scores: list[float]) -> dict:
+    """What score_rewardbench2 reads for one item: every reward, the chosen ones first."""
+    chosen, _ = split_scores(item, scores)
+    num_correct = item.extra.get("num_correct", len(chosen))
+    if item.is_chosen != [True] * num_correct + [False] * (len(scores) - num_correct):
+        raise ValueError(f"{item.key}: RewardBench 2 needs the chosen responses first")
+    return {"subset": item.subset, "id": item.sample_id, "scores": scores, "num_correct": num_correct}
 
 
 def best_of_n_result(scores: list[float]) -> float:

@@ -1,6 +1,11 @@
-"""JudgeBench scoring for reward-model judges (ScalerLab/JudgeBench).
+"""JudgeBench (ScalerLab/JudgeBench) with a reward model as the judge: its loader and its official
+metrics.
 
-Rules, as the official code applies them:
+Data (data/*.jsonl): pair_id, source, question, response_A, response_B, label ("A>B" / "B>A").
+Official judge outputs (outputs/*.jsonl) are the same rows plus judge_name and judgments;
+``load_judgebench_outputs`` returns them raw for ``replay_judgebench_outputs``.
+
+Metrics, as the official code computes them:
 - a reward-model judge scores both responses and decides "A>B" if score_A > score_B, else "B>A"
   (utils/judges.py ``InternLM2Reward`` / ``GRMReward`` / ``SkyworkReward``), so an exact tie is a
   "B>A" decision;
@@ -19,9 +24,20 @@ Rules, as the official code applies them:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from synpref.eval.common import as_float, mean, percent
+from synpref.eval.items import (
+    EvalItem,
+    _messages,
+    _read_file,
+    _texts,
+    data_files,
+    items_from_file,
+)
+
+JUDGEBENCH = "judgebench"
 
 # run_judge.py: the prefixes it passes to ``source.startswith``; names as in the JudgeBench paper.
 JUDGEBENCH_CATEGORIES: dict[str, str] = {
@@ -33,6 +49,62 @@ JUDGEBENCH_CATEGORIES: dict[str, str] = {
 
 A_BETTER = "A>B"
 B_BETTER = "B>A"
+JUDGEBENCH_LABELS = (A_BETTER, B_BETTER)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def judgebench_item(row: Mapping) -> EvalItem:
+    label = row["label"]
+    if label not in JUDGEBENCH_LABELS:
+        raise ValueError(f"JudgeBench pair {row['pair_id']}: unexpected label {label!r}")
+    return EvalItem(
+        benchmark=JUDGEBENCH,
+        subset=row["source"],
+        sample_id=str(row["pair_id"]),
+        conversation=_messages(row["question"]),
+        responses=_texts([row["response_A"], row["response_B"]]),
+        is_chosen=[label == A_BETTER, label == B_BETTER],
+        extra={"label": label, "response_model": row.get("response_model")},
+    )
+
+
+def load_judgebench(path: str | Path) -> list[EvalItem]:
+    """JudgeBench pairs from one data JSONL, or every ``*.jsonl`` directly in a directory (e.g.
+    data/, which holds the GPT-4o and the Claude-3.5-Sonnet response sets). The repo itself reads
+    as its data/ (its outputs/ holds judges' outputs, not pairs)."""
+    path = Path(path)
+    if path.is_dir() and not any(path.glob("*.jsonl")) and (path / "data").is_dir():
+        path = path / "data"
+    items = []
+    for file in data_files(path, pattern="*.jsonl"):
+        items.extend(items_from_file(file, judgebench_item, benchmark="JudgeBench", prompt_field="question"))
+    return items
+
+
+def load_judgebench_outputs(path: str | Path) -> list[dict]:
+    """Official JudgeBench judge outputs (outputs/*.jsonl rows), raw, for replay_judgebench_outputs."""
+    rows = _read_file(Path(path))
+    for row in rows:
+        if "judgments" not in row or "label" not in row or "source" not in row:
+            raise ValueError(f"{path}: not a JudgeBench output file (a row lacks judgments/label/source)")
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+
+
+def judgebench_record(item: EvalItem, scores: list[float]) -> dict:
+    """What score_judgebench reads for one pair: its source, label and the rewards of A and B."""
+    return {"source": item.subset, "label": item.extra["label"], "score_A": scores[0], "score_B": scores[1]}
+
+
+def judgebench_metric_group(item: EvalItem) -> str:
+    """The category the metrics report the pair under (knowledge, reasoning, math, coding)."""
+    return judgebench_category(item.subset) or item.subset
 
 
 def flip_decision(decision: str | None) -> str | None:

@@ -15,11 +15,11 @@ from serve_helpers import ReferenceRM, serve_app
 from synpref.eval.benchmarks import DEFAULT_PATHS, benchmark_paths, load_benchmarks
 from synpref.eval.harness import score_items
 from synpref.eval.headline import PAPER_BENCHMARKS, paper_average
-from synpref.rm.weights import build_tiny_model
+from synpref.demo.tiny_models import build_tiny_model
 
 pytestmark = pytest.mark.e2e
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "benchmarks"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "benchmarks"
 TOKEN, TOKEN_ENV = "eval-token-31c", "SYNPREF_TEST_EVAL_TOKEN"
 # items per benchmark in tests/fixtures/benchmarks (counted by the loaders, pinned here so that a
 # benchmark silently not loaded by the job shows up)
@@ -101,7 +101,7 @@ def test_http_evaluation_of_all_seven(url, tmp_path, fixture_items, reference_sc
 
     # the same run again finds its finished output and does nothing
     again = evaluate(f"server.url={url}", f"output={out}", "batch_size=8", "server.concurrency=3")
-    assert again.returncode == 0 and "already holds this evaluation" in again.stdout
+    assert again.returncode == 0 and "already holds this run" in again.stdout
 
 
 def test_in_process_evaluation_matches_http(url, model, tmp_path, reference_scores):
@@ -128,9 +128,32 @@ def test_missing_benchmarks_are_reported_not_fatal(url, tmp_path):
     assert results["paper_average"] == pytest.approx(
         sum(results["benchmarks"][n]["score"] for n in present) / len(present))
     assert all(n <= 2 for n in results["items_per_benchmark"].values())
+    assert results["sample"]["items"]["rewardbench"] == {"scored": 2, "of": FIXTURE_ITEMS["rewardbench"]}
     report = (out / "results.md").read_text()
     assert "| RMB | missing |" in report and "Average of 5 present (NOT the paper's 7)" in report
-    assert "Partial run: at most 2 items per benchmark" in report
+    assert "A sample, not the whole benchmarks: at most 2 items of each" in report
+    assert f"RewardBench 2 of {FIXTURE_ITEMS['rewardbench']}" in report
+
+
+def test_limit_on_the_official_checkouts_samples_every_subset(model, shared_benchmarks, tmp_path):
+    # The shared folder holds RM-Bench, JudgeBench and RMB as their repos lay them out (RMB's eval/result/
+    # holds another model's results); the default paths must load them, and limit=40 must spread
+    # over their subsets. In process, no server: about 15 s on two CPU cores.
+    out = tmp_path / "official"
+    proc = run_job("evaluate.py", f"model={model}", f"benchmarks.root={shared_benchmarks}", "limit=40",
+                   f"output={out}", "max_length=512", "torch_threads=2", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ArmoRM-Llama3-8B-v0.1_result.json: not RMB data" in proc.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["benchmarks"]) == {"rmb", "rm_bench", "judgebench"}
+    assert results["items_per_benchmark"] == {"rmb": 40, "rm_bench": 40, "judgebench": 40}
+    assert results["sample"]["items"]["rmb"] == {"scored": 40, "of": 18329}
+    metrics = results["benchmarks"]
+    assert set(metrics["judgebench"]["categories"]) == {"knowledge", "reasoning", "math", "coding"}
+    assert set(metrics["rm_bench"]["domains"]) == {"chat", "code", "safety"}  # math_filtered.json is not shared
+    assert {kind: set(metrics["rmb"][kind]["micro"]) for kind in ("pairwise", "bon")} == {
+        "pairwise": {"helpfulness", "harmlessness"}, "bon": {"helpfulness", "harmlessness"}}
+    assert "A sample, not the whole benchmarks: at most 40 items of each" in (out / "results.md").read_text()
 
 
 def test_wrong_token_stops_the_job_with_the_reason(url, tmp_path):

@@ -1,6 +1,9 @@
-"""RewardBench 1 scoring (allenai/reward-bench).
+"""RewardBench 1 (allenai/reward-bench): its loader and its official metrics.
 
-Rules, as the official code applies them:
+Data (hub split "filtered", or the same rows in local JSON / JSONL / Parquet files): prompt, chosen,
+rejected, subset, id. Each row is one item with two responses, the chosen one first.
+
+Metrics, as the official code computes them:
 - a pair is correct iff score(chosen) > score(rejected); a tie is wrong
   (scripts/run_rm.py: ``1 if chosen > rejected else 0``);
 - a subset's accuracy is the share of its pairs that are correct;
@@ -15,9 +18,22 @@ Rules, as the official code applies them:
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Iterable, Mapping
 
 from synpref.eval.common import as_float, percent
+from synpref.eval.items import (
+    EvalItem,
+    _messages,
+    _texts,
+    load_items,
+    only_one,
+    split_scores,
+)
+
+REWARDBENCH = "rewardbench"
+REWARDBENCH_HUB_ID = "allenai/reward-bench"
+REWARDBENCH_HUB_SPLIT = "filtered"  # rewardbench/utils.py load_eval_dataset: split="filtered"
 
 # rewardbench/constants.py EXAMPLE_COUNTS, copied as facts. Two quirks are deliberate because the
 # leaderboard uses them: math-prm counts 984 (it has 447 pairs) so that math and code weigh half of
@@ -77,6 +93,38 @@ REWARDBENCH_PRIOR_SET_SUBSETS: tuple[str, ...] = ("anthropic_helpful", "anthropi
 
 SECTION_WEIGHT = 2.0
 PRIOR_SETS_WEIGHT = 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def rewardbench_item(row: Mapping) -> EvalItem:
+    return EvalItem(
+        benchmark=REWARDBENCH,
+        subset=row["subset"],
+        sample_id=str(row["id"]),
+        conversation=_messages(row["prompt"]),
+        responses=_texts([row["chosen"], row["rejected"]]),
+        is_chosen=[True, False],
+    )
+
+
+def load_rewardbench(path: str | Path | None = None, *, hub_id: str | None = None,
+                     split: str = REWARDBENCH_HUB_SPLIT) -> list[EvalItem]:
+    """RewardBench 1 from local files, or from the hub (hub_id=REWARDBENCH_HUB_ID)."""
+    return load_items(path, hub_id, split, rewardbench_item, benchmark="RewardBench", prompt_field="prompt")
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+
+
+def rewardbench_record(item: EvalItem, scores: list[float]) -> dict:
+    """What score_rewardbench reads for one item and its two rewards."""
+    chosen, rejected = split_scores(item, scores)
+    return {"subset": item.subset, "score_chosen": only_one(chosen, item, "chosen"),
+            "score_rejected": only_one(rejected, item, "rejected")}
 
 
 def score_rewardbench(records: Iterable[Mapping]) -> dict:

@@ -1,13 +1,16 @@
-"""RMB scoring (Zhou-Zoey/RMB-Reward-Model-Benchmark).
+"""RMB (Zhou-Zoey/RMB-Reward-Model-Benchmark): its loader and its metrics.
 
-Rules:
+Data (RMB_dataset/Pairwise_set/**.json, RMB_dataset/BoN_set/**.json): conversation_input
+(messages), and either chosen/reject ({llm_name, answer}) with pair_uid, or bon_best/loser_list with
+bon_uid; category_path (e.g. "Pairwise_set/Helpfulness/Chat/Discussion").
+
+Metrics:
 - pairwise: a pair is correct iff score(chosen) > score(rejected), strictly
   (eval/scripts/my_run_rm.py: ``1 if chosen > rejected else 0``, written out as ``is_correct``);
 - best-of-N: a prompt is correct iff its best answer (``bon_best``) strictly outscores every answer
   in its ``loser_list`` (the BoN set is scored as best-vs-loser pairs; one lost or tied pair fails
   the prompt);
-- goals: Helpfulness and Harmlessness, read from ``category_path``
-  (e.g. "Pairwise_set/Helpfulness/Chat/Discussion").
+- goals: Helpfulness and Harmlessness, read from ``category_path``.
 
 Aggregation: the official repo stops at per-pair results (``is_correct`` per ``pair_uid`` with its
 ``category_path``) and ships no aggregation script. We take the accuracy over all pairs (or prompts)
@@ -21,11 +24,75 @@ accuracies (pairwise and BoN x helpfulness and harmlessness).
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Iterable, Mapping
 
 from synpref.eval.common import as_float, as_floats, mean, percent
+from synpref.eval.items import (
+    EvalItem,
+    _messages,
+    _texts,
+    data_files,
+    items_from_file,
+    only_one,
+    split_scores,
+)
 
+RMB = "rmb"
 RMB_GOALS: tuple[str, ...] = ("helpfulness", "harmlessness")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def rmb_item(row: Mapping) -> EvalItem:
+    """A record of either set: pairwise (chosen/reject) or best-of-N (bon_best/loser_list)."""
+    conversation = _messages(row["conversation_input"])
+    if "bon_best" in row:
+        answers = [row["bon_best"]] + list(row["loser_list"])
+        sample_id = f"bon:{row['bon_uid']}"  # pair_uid and bon_uid number spaces overlap
+        kind = "bon"
+    else:
+        answers = [row["chosen"], row["reject"]]
+        sample_id = f"pairwise:{row['pair_uid']}"
+        kind = "pairwise"
+    return EvalItem(
+        benchmark=RMB,
+        subset=row["category_path"],
+        sample_id=sample_id,
+        conversation=conversation,
+        responses=_texts(a["answer"] for a in answers),
+        is_chosen=[True] + [False] * (len(answers) - 1),
+        extra={"set": kind, "models": [a.get("llm_name") for a in answers]},
+    )
+
+
+def load_rmb(path: str | Path) -> list[EvalItem]:
+    """RMB from one set file or a directory: the repo (whose eval/result/ holds other models' results,
+    skipped with a line each), RMB_dataset/, Pairwise_set/, BoN_set/ or deeper."""
+    items = []
+    for file in data_files(path, recursive=True):
+        items.extend(items_from_file(file, rmb_item, benchmark="RMB", prompt_field="conversation_input"))
+    return items
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+
+
+def rmb_record(item: EvalItem, scores: list[float]) -> dict:
+    """What score_rmb reads for one item: a pairwise record or a best-of-N one, by the item's set."""
+    chosen, rejected = split_scores(item, scores)
+    if item.extra.get("set") == "bon":
+        return {"category": item.subset, "score_best": only_one(chosen, item, "best"), "scores_losers": rejected}
+    return {"category": item.subset, "score_chosen": only_one(chosen, item, "chosen"),
+            "score_rejected": only_one(rejected, item, "rejected")}
+
+
+def rmb_metric_group(item: EvalItem) -> str:
+    """The set and goal the metrics report the item under, e.g. "pairwise helpfulness"."""
+    return f"{item.extra['set']} {rmb_goal(item.subset)}"
 
 
 def rmb_goal(category_path: str) -> str:
@@ -85,3 +152,10 @@ def score_rmb(pairwise: Iterable[Mapping] = (), bon: Iterable[Mapping] = ()) -> 
             headline.extend(result[name]["micro"].values())
     result["score"] = mean(headline)
     return result
+
+
+def rmb_metrics(records: Iterable[Mapping]) -> dict:
+    """score_rmb on records of both sets mixed (as rmb_record makes them), told apart by their keys."""
+    records = list(records)
+    return score_rmb(pairwise=[r for r in records if "score_chosen" in r],
+                     bon=[r for r in records if "score_best" in r])

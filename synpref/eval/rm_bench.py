@@ -1,8 +1,11 @@
-"""RM-Bench scoring (THU-KEG/RM-Bench, scripts/utils.py ``compute_accuracy``; the same function is
-printed in the repo README).
+"""RM-Bench (THU-KEG/RM-Bench): its loader and its official metrics (scripts/utils.py
+``compute_accuracy``; the same function is printed in the repo README).
 
-Each record has 3 chosen and 3 rejected responses in the styles (concise, detailed plain,
-detailed markdown). Rules:
+Data (data/*_filtered.json): id, prompt, chosen[3], rejected[3], and the domain in the file name
+(total_dataset.json carries a ``domain`` field instead). The three responses of each side are in
+the styles (concise, detailed plain, detailed markdown).
+
+Metrics:
 - acc[i][j] = share of records with score(chosen_i) > score(rejected_j); strict, so a tie is wrong;
 - hard = mean of the upper triangle (i < j: the chosen answer is plainer than the rejected one),
   normal = mean of the diagonal, easy = mean of the lower triangle;
@@ -16,15 +19,87 @@ detailed markdown). Rules:
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import partial
+from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 
 from synpref.eval.common import as_floats, mean
+from synpref.eval.items import (
+    EvalItem,
+    _messages,
+    _texts,
+    items_from_file,
+    split_scores,
+)
+
+RM_BENCH = "rm_bench"
 
 RM_BENCH_DOMAINS: tuple[str, ...] = ("chat", "math", "code", "safety")
 RM_BENCH_STYLES: tuple[str, ...] = ("concise", "detailed_plain", "detailed_markdown")
 MATRIX_SIZE = len(RM_BENCH_STYLES)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def rm_bench_item(row: Mapping, *, domain: str | None = None) -> EvalItem:
+    """One record of an RM-Bench file; domain = the file's domain when the record carries none."""
+    row_domain = row.get("domain", domain)
+    if row_domain is None:
+        raise ValueError(f"RM-Bench id {row['id']}: no domain in the record or the file name")
+    chosen, rejected = list(row["chosen"]), list(row["rejected"])
+    if len(chosen) != 3 or len(rejected) != 3:
+        raise ValueError(f"RM-Bench id {row['id']}: expected 3 chosen and 3 rejected responses")
+    return EvalItem(
+        benchmark=RM_BENCH,
+        subset=row_domain,
+        # ids restart in every domain file, so qualify them with the domain
+        sample_id=f"{row_domain}:{row['id']}",
+        conversation=_messages(row["prompt"]),
+        responses=_texts(chosen + rejected),
+        is_chosen=[True] * 3 + [False] * 3,
+    )
+
+
+def _domain_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*_filtered.json")) or [folder / "total_dataset.json"]
+
+
+def load_rm_bench(path: str | Path) -> list[EvalItem]:
+    """RM-Bench from a data file, or a directory of ``<domain>_filtered.json`` files (or, failing
+    those, ``total_dataset.json``, which holds every domain): the repo's data/ folder, or the repo
+    itself (its data/ is then read)."""
+    path = Path(path)
+    if path.is_dir():
+        files = _domain_files(path)
+        if not files[0].is_file() and (path / "data").is_dir():
+            files = _domain_files(path / "data")
+    else:
+        files = [path]
+    items = []
+    for file in files:
+        domain = file.stem.removesuffix("_filtered") if file.stem.endswith("_filtered") else None
+        items.extend(items_from_file(file, partial(rm_bench_item, domain=domain), benchmark="RM-Bench",
+                                     prompt_field="prompt"))
+    return items
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+
+
+def rm_bench_record(item: EvalItem, scores: list[float]) -> dict:
+    """What score_rm_bench reads for one item: its 3 chosen and 3 rejected rewards."""
+    chosen, rejected = split_scores(item, scores)
+    return {"domain": item.subset, "score_chosen": chosen, "score_rejected": rejected}
+
+
+def rm_bench_metric_group(item: EvalItem) -> str:
+    """The domain the metrics report the item under (safety-refuse and safety-response pool)."""
+    return rm_bench_domain(item.subset)
 
 
 def rm_bench_domain(name: str) -> str:
