@@ -32,7 +32,7 @@ from synpref.eval.headline import PAPER_BENCHMARKS, paper_average  # noqa: E402
 from synpref.eval.report import markdown  # noqa: E402
 from synpref.eval.sample import sample_benchmarks  # noqa: E402
 from synpref.record import storage  # noqa: E402
-from synpref.runner.errors import BadConfig  # noqa: E402
+from synpref.runner.errors import BadConfig, JobError  # noqa: E402
 from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 
 
@@ -65,11 +65,11 @@ def score_over_http(cfg: DictConfig, requests: list[list[dict]], on_done) -> tup
     try:
         client.health()
     except Exception as error:  # not up, wrong URL, wrong token: say so before loading anything else
-        sys.exit(f"server.url={cfg.server.url} is not answering /health: {error}")
+        raise JobError(f"server.url={cfg.server.url} is not answering /health: {error}") from None
     try:
         answers = asyncio.run(client.score_batches(requests, on_done))
     except ServerError as error:
-        sys.exit(str(error))
+        raise JobError(str(error)) from None
     return answers, answers[0]["model"], client.retried
 
 
@@ -86,8 +86,8 @@ def score_in_process(cfg: DictConfig, requests: list[list[dict]], on_done) -> tu
         texts = scorer.texts([(item["conversation"], item["response"]) for item in request])
         ids, truncated = scorer.encode(texts, cfg.max_length)
         if any(truncated) and not cfg.truncate:
-            sys.exit(f"a response is longer than max_length={cfg.max_length} tokens (request {index}); raise "
-                     "max_length or set truncate=true")
+            raise BadConfig([f"max_length={cfg.max_length}: a response is longer (request {index}); raise "
+                             "max_length or set truncate=true"], job="evaluate")
         answers.append({"scores": scorer.score_ids(ids), "truncated": truncated})
         on_done(index)
     return answers, str(cfg.model), 0

@@ -35,6 +35,18 @@ from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 from synpref.verification.waiting import ensure_verdicts  # noqa: E402
 
 
+def check_config(cfg: DictConfig) -> list[str]:
+    problems = []
+    if not cfg.world.enabled and not cfg.data.raw:
+        problems.append("data.raw: give raw preference data, or world.enabled=true (the demo world)")
+    if cfg.world.enabled and (cfg.world.pairs < 1 or not 0.0 <= cfg.world.noise <= 1.0):
+        problems.append(f"world.pairs={cfg.world.pairs}, world.noise={cfg.world.noise}: at least 1 pair, "
+                        "a noise share in [0, 1]")
+    if cfg.gold_seed < 1:
+        problems.append(f"gold_seed={cfg.gold_seed}: the seed of D_gold needs at least 1 pair")
+    return problems
+
+
 class StepLog:
     """Every step every invocation ran, with its wall time (output/step_times.json): the report's
     pipeline time when the run was resumed or re-run in pieces."""
@@ -127,9 +139,7 @@ def wait_healthy(server: subprocess.Popen, url: str, timeout_s: float) -> None:
 @exits_with_status
 def main(cfg: DictConfig) -> dict:
     steps.check_blocks("pipeline", cfg)
-    run = JobRun.start(cfg, job="pipeline", output=cfg.output,
-                       check=lambda c: [] if c.world.enabled or c.data.raw else
-                       ["give data.raw (raw preference data) or world.enabled=true (the demo world)"])
+    run = JobRun.start(cfg, job="pipeline", output=cfg.output, check=check_config)
     if run.done:
         return run.stats
     output, started = run.output, time.time()

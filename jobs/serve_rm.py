@@ -25,6 +25,8 @@ from omegaconf import DictConfig
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
 from synpref.runner import runs  # noqa: E402
+from synpref.runner.errors import BadConfig  # noqa: E402
+from synpref.runner.job import exits_with_status  # noqa: E402
 from synpref.serving.app import build_app  # noqa: E402
 from synpref.serving.settings import auth_token, config_problems, load_settings, model_specs  # noqa: E402
 
@@ -39,21 +41,23 @@ def app(args: dict):
     return build_app(load_settings(args, CONF))
 
 
-def check_config(cfg: DictConfig) -> None:
+def check_config(cfg: DictConfig) -> list[str]:
     problems = config_problems(cfg)
     if cfg.http.host not in LOOPBACK and not auth_token(cfg):
         problems.append(f"http.host={cfg.http.host} serves beyond this machine without a token: export "
                         f"{cfg.auth.token_env}=<secret> first, or keep http.host=127.0.0.1")
-    if problems:
-        sys.exit("\n".join(problems))
+    return problems
 
 
 @hydra.main(config_path="../conf", config_name="serve_rm", version_base=None)
+@exits_with_status
 def main(cfg: DictConfig) -> None:
     import ray
     from ray import serve
 
-    check_config(cfg)
+    problems = check_config(cfg)
+    if problems:
+        raise BadConfig(problems, job="serve_rm")
     ray.init(address=cfg.ray.address, num_cpus=runs.local_num_cpus(cfg.ray.address, cfg.ray.num_cpus))
     serve.start(http_options={"host": cfg.http.host, "port": cfg.http.port})
     serve.run(build_app(cfg), name="synpref-rm", route_prefix="/")

@@ -41,6 +41,15 @@ from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 BEST, GOLD = "best", "gold"
 
 
+def check_config(cfg: DictConfig) -> list[str]:
+    problems = []
+    margins = {"unconfident_margin": cfg.unconfident_margin, "keep.gold_margin": cfg.keep.gold_margin,
+               "keep.best_margin": cfg.keep.best_margin}
+    problems += [f"{key}={value}: a margin on p is in [0, 0.5)" for key, value in margins.items()
+                 if not 0.0 <= value < 0.5]
+    return problems
+
+
 def without_keys(batch: pa.Table, *, taken: set[str]) -> pa.Table:
     return batch.filter(pa.array([pair_key(r) not in taken for r in batch.to_pylist()], pa.bool_()))
 
@@ -55,7 +64,7 @@ def by_confidence(batch: pa.Table, *, margin: float, want_unconfident: bool) -> 
 @exits_with_status
 def main(cfg: DictConfig) -> dict:
     steps.check_blocks("stage2", cfg)
-    run = JobRun.start(cfg, job="stage2", output=cfg.output, clear_on_overwrite=True)
+    run = JobRun.start(cfg, job="stage2", output=cfg.output, check=check_config, clear_on_overwrite=True)
     if run.done:
         return run.stats
     steps.shared_cluster(cfg.ray.address, cfg.ray.num_cpus)

@@ -39,8 +39,8 @@ STEP_BLOCKS: dict[str, dict[str, str]] = {
 }
 
 
-def plain(part: dict | DictConfig) -> dict:
-    return OmegaConf.to_container(part, resolve=True) if isinstance(part, DictConfig) else dict(part)
+def plain(part: dict | DictConfig, resolve: bool = True) -> dict:
+    return OmegaConf.to_container(part, resolve=resolve) if isinstance(part, DictConfig) else dict(part)
 
 
 def merged(*parts: dict | DictConfig) -> dict:
@@ -72,7 +72,7 @@ def job_config(job: str, settings: dict | DictConfig, *, where: str | None = Non
 def check_blocks(job: str, cfg: DictConfig | dict, prefix: str = "") -> None:
     """Merge every step block of `cfg` (a config of `job`) over its child job's config, recursively,
     so a misspelt key anywhere fails before the first step runs."""
-    cfg = plain(cfg)
+    cfg = plain(cfg, resolve=False)  # a parent's own interpolations (its output, hydra's dir) stay as they are
     problems = []
     for block, child in STEP_BLOCKS.get(job, {}).items():
         if cfg.get(block) is None:

@@ -96,8 +96,9 @@ def test_identical_texts_keep_a_token_of_their_own():
     assert TokenizedPair([1, 2, 3], [1, 2, 3]).shared == 2
 
 
-@pytest.mark.parametrize("attention", ["sdpa", "eager"])
-def test_shared_layout_gives_the_rewards_of_separate_forwards(tmp_path, attention):
+@pytest.mark.parametrize("attention,device", [("sdpa", "cpu"), ("eager", "cpu"),
+                                              pytest.param("sdpa", "cuda", marks=pytest.mark.gpu)])
+def test_shared_layout_gives_the_rewards_of_separate_forwards(tmp_path, attention, device):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from synpref.demo.tiny_models import build_tiny_model
@@ -114,16 +115,16 @@ def test_shared_layout_gives_the_rewards_of_separate_forwards(tmp_path, attentio
 
     folder = build_tiny_model(tmp_path / "m", kind="seq_cls")
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation=attention).eval()
+    model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation=attention).to(device).eval()
     pairs, _ = tokenize_pairs(colour_pairs(6, seed=3, filler_words=12), tokenizer, 256, "truncate")
     assert all(p.shared > 20 for p in pairs)  # the chat template and the prompt are common to both
     with torch.no_grad():
-        separate = rewards(Engine(model), collate(pairs, tokenizer.pad_token_id), "cpu")
-        shared = rewards(Engine(model), collate_shared(pairs, tokenizer.pad_token_id), "cpu")
+        separate = rewards(Engine(model), collate(pairs, tokenizer.pad_token_id), device)
+        shared = rewards(Engine(model), collate_shared(pairs, tokenizer.pad_token_id), device)
     for a, b in zip(separate, shared):
         assert torch.allclose(a, b, atol=1e-4), (a, b)
     # and the loss backpropagates through the packed row
-    r_w, r_l = rewards(Engine(model.train()), collate_shared(pairs, tokenizer.pad_token_id), "cpu")
+    r_w, r_l = rewards(Engine(model.train()), collate_shared(pairs, tokenizer.pad_token_id), device)
     bradley_terry_loss(r_w, r_l).backward()
     assert model.model.embed_tokens.weight.grad.abs().sum() > 0
 
