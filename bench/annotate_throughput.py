@@ -8,14 +8,6 @@ and, for standalone, the generate call alone. The answers of both sides are comp
 should agree).
 
     python bench/annotate_throughput.py [--pairs 128] [--max-tokens 128]
-
-Measured 2026-11-28 on the 2-core CPU box (`--pairs 96 --max-tokens 128`; another engineer's tests
-ran on the box at the same time, load average 6-8): standalone 107.5 s with engine start (0.89 pairs/s;
-81.7 s generate only, 1.18 pairs/s), synpref's ray.data.llm stage 112.5 s (0.85 pairs/s): 0.96x
-standalone end to end, 0.73x its generate-only rate; 96/96 identical answers. The stage's extra time
-is start-up (Ray actors for the engine and its chat-template and tokenize stages, ~50 s against
-vLLM's ~25 s alone), which a real pool of millions of pairs amortises. Earlier runs of the same
-command under heavier load gave 0.42x-2.6x: compare only figures from one quiet run.
 """
 
 import argparse

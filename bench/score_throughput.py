@@ -1,4 +1,4 @@
-"""Pairs/s of the reward-model scoring stage (synpref.scoring.rm_scoring.ScorePairs on Ray Data, as jobs/score.py
+"""Pairs/s of the reward-model scoring stage (synpref.scoring.transformers_backend.ScorePairs on Ray Data, as jobs/score.py
 runs it) against a per-pair transformers loop and a plain batched loop, on the same model, pairs and
 cores, in one run; with each one's share of this machine's fp32 matmul rate (measured here with
 torch.matmul; model FLOPs estimated as 2 x params x real tokens).
@@ -16,27 +16,6 @@ once to a temporary folder so that the actor loads the same weights. Pairs are s
 with long-tailed lengths (seeded). The rewards of every side are compared with the per-pair loop's.
 
     python bench/score_throughput.py [--pairs 128] [--batch 16] [--stage-batch 128] [--threads 2]
-
-Measured 2026-11-28 on this repo's 2-core CPU box (AVX-512, no AMX), torch 2.13 CPU, float32, 2 threads
-per side, default arguments (128 pairs, 27,446 real tokens, 107 per sequence, longest 388), run time
-4 min 23 s; fp32 torch.matmul 249 / 269 GFLOP/s before / after (mean 259 used):
-                                          pairs/s  tokens/s padded/real of matmul vs per-pair  max |dr|
-    per-pair loop                            3.05       654        1.18     67.9%       1.00x   0.0e+00
-    batched loop (16 pairs)                  1.25       268        2.81     27.8%       0.41x   4.2e-06
-    ScorePairs in process (128)              3.42       732        1.13     76.1%       1.12x   4.2e-06
-    scoring stage (Ray Data, end to end)     2.56       549           -     57.1%       0.84x   4.2e-06
-    scoring stage, start-up excluded         3.21       688           -     71.5%       1.05x   4.2e-06
-    scoring stage start-up (a one-pair run: actor start, model load): 10.1 s
-The issue's goal (>= 3x the per-pair loop) is out of reach on this CPU: the per-pair loop already runs
-at 68% of the measured matmul rate (2 x params x tokens counts the 28M embedding parameters too, so
-the true share is lower still), so no batching can give more than ~1.5x here; what batching buys on a
-CPU is less padding (length-sorted micro-batches: 1.13 padded/real against 2.81 for a plain batched
-loop in input order, which is why that loop is 2.4x slower than per-pair). A GPU, where a per-pair
-forward is latency-bound rather than compute-bound, is where a 3x could show (not measured: this task
-had no GPU). The token budget per forward matters on CPU: ScorePairs in process gave 3.52 / 3.80 /
-2.64 pairs/s at 2048 / 4096 / 16384 padded tokens (batch 128; 4096 is conf/score.yaml's default).
-An earlier run on the same box while other jobs loaded it (load average 10-17) gave figures 5-20x
-lower and ratios unlike these: compare only figures from one quiet run.
 """
 
 import argparse
@@ -101,7 +80,7 @@ def matmul_rate(threads: int, size: int = 2048, repeats: int = 10) -> float:
 
 
 def encoded(tokenizer, rows: list[dict], max_length: int):
-    from synpref.scoring.rm_scoring import encode_pairs
+    from synpref.scoring.pairs import encode_pairs
 
     chosen, rejected, _ = encode_pairs(tokenizer, rows, max_length)
     return chosen, rejected
@@ -140,7 +119,7 @@ def stage_options() -> dict:
 
 
 def score_pairs_in_process(folder: str, rows: list[dict], batch: int, max_length: int, threads: int) -> dict:
-    from synpref.scoring.rm_scoring import ScorePairs
+    from synpref.scoring.transformers_backend import ScorePairs
     from synpref.record.schema import to_table
     from synpref.rm.scorer import length_groups
 
@@ -165,7 +144,7 @@ def ray_stage(folder: str, rows: list[dict], batch: int, max_length: int, thread
     import ray
     from ray.data import ActorPoolStrategy
 
-    from synpref.scoring.rm_scoring import ScorePairs
+    from synpref.scoring.transformers_backend import ScorePairs
     from synpref.record.schema import to_table
 
     def run(part: list[dict]) -> tuple[float, list[dict]]:

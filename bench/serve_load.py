@@ -19,24 +19,6 @@ reward difference between servers on the same texts (same weights, so ~0).
     python bench/serve_load.py                       # synpref, unbatched, vllm; SmolLM2-135M; 1/4/16 clients; ~8 min
     python bench/serve_load.py --servers synpref-vllm unbatched vllm --rounds 2
     python bench/serve_load.py --tiny --servers synpref unbatched --rounds 1
-
-Measured 2026-11-28 on the 2-core CPU box (best of 3 rounds; other jobs ran on the box at times):
-synpref 3.15 / 2.77 / 3.07 req/s, unbatched 3.18 / 3.10 / 2.74, vLLM 5.73 / 7.46 / 8.24 at 1 / 4 / 16
-clients. On a CPU, batching buys little (1.3x at best in-process) and vLLM's CPU kernels are ~2.5x
-transformers' eager forward; dynamic batching is for GPUs (not measured here).
-
-Measured 2026-11-28 with backend=vllm (`--servers synpref-vllm unbatched vllm --rounds 2`, best of 2
-rounds; another engineer's vLLM jobs shared the 2 cores throughout: 1-minute load 5-8 in the kept
-round, up to 20 in the other), req/s and p50 / p99 ms at 1 / 4 / 16 clients:
-  synpref-vllm  5.83 / 7.30 / 7.32    p50 167 / 510 / 1649    p99  407 / 1239 / 4433
-  unbatched     3.15 / 3.42 / 3.40    p50 275 / 968 / 4477    p99  991 / 1903 / 7476
-  vllm          6.86 / 8.98 / 9.66    p50 130 / 446 / 1443    p99  262 /  737 / 3749
-synpref-vllm / unbatched x1.85 / x2.14 / x2.15, x2.14 at equal p99; synpref-vllm / vllm x0.85 / x0.81 /
-x0.76, x0.76 at equal p99; rewards equal to vLLM's (0.0) and to transformers' within 5.3e-06. The gap to
-`vllm serve` is Ray Serve's request path on the same two cores the engine is bound to: per request, on
-the tiny model, ~8 ms CPU in the ingress replica, ~5.5 in the HTTP proxy and ~3 in the model replica
-(RAY_SERVE_THROUGHPUT_OPTIMIZED=1 trimmed ~2 ms of that). Where the engine has a GPU to itself, that
-CPU work no longer competes with the model (not measured here).
 """
 
 import argparse

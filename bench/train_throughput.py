@@ -16,21 +16,6 @@ table also shows the share of tokens that sharing saved and, with --also-unshare
 without it (the gain from length grouping and the trainer alone).
 
     python bench/train_throughput.py [--model smollm2-135m-instruct] [--pairs 256] [--workers 2 --cpus-per-worker 1 --micro 4]
-
-Measured 2026-12-02 on a 2-core AMD EPYC (AVX2, 52 GFLOP/s fp32 matmul) box, `python
-bench/train_throughput.py --also-unshared` (256 colour pairs, batch 16, micro-batch 8, ZeRO-1,
-1 worker x 2 threads, TRL 1.16.0), 22 min:
-                       tokens/s  val_acc  steps  padding  shared
-             synpref        186    1.000     16    0.015   0.468
-    synpref-unshared         99    1.000     16    0.016   0.000
-                 trl         90    1.000     16
-    ratio synpref/trl 2.06x; synpref-unshared/trl 1.10x
-With two workers of one thread (`--workers 2 --cpus-per-worker 1 --micro 4`): synpref 158, TRL 88,
-1.79x, both val_acc 1.000. Sharing the conversation saves 47% of the tokens here (1.88x); without
-it synpref is 1.10x TRL, from length grouping (1.6% padding). The DeepSpeed step costs little since
-synpref/ds_config.py uses fused AdamW and no contiguous-gradient copy on CPU: in one process on the
-same batches, ZeRO-1 gave 144 tokens/s with foreach AdamW and the copy, 157-171 with fused AdamW,
-187-201 with fused AdamW and no copy, against 200 (foreach) and 221 (fused) for plain torch.
 """
 
 import argparse

@@ -6,7 +6,7 @@ Reads:  data.input -- Parquet pairs (PAIR_SCHEMA): a pairs/ folder (every status
 Writes: data.output/pairs/status=kept|quarantined|.../  every input row exactly once: kept pairs scored
         (too long: truncated and marked, or quarantined too_long, by `overflow`); rows not kept unchanged
         data.output/stats.json, config.yaml, _SUCCESS (synpref.runner.runs); a re-run of a finished output skips
-Backends: transformers (synpref.scoring.rm_scoring.ScorePairs actors, CPU or GPU) | vllm (ray.data.llm classify)
+Backends: transformers (synpref.scoring.transformers_backend.ScorePairs actors, CPU or GPU) | vllm (ray.data.llm classify)
 
     python jobs/score.py data.input=out/ann/pairs data.output=out/scored 'models=[{name: best, path: out/rm/model}]'
     ray job submit --working-dir . -- python jobs/score.py device=cuda actors=8 batch_size=512 \
@@ -30,8 +30,10 @@ from synpref.rm.scorer import DTYPES  # noqa: E402
 from synpref.runner import runs  # noqa: E402
 from synpref.runner.errors import BadConfig  # noqa: E402
 from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
-from synpref.scoring.rm_scoring import (BACKENDS, OVERFLOW_POLICIES, ScorePairs, format_models, score_stats,  # noqa: E402
-                                        score_with_vllm)
+from synpref.scoring.figures import format_models, score_stats  # noqa: E402
+from synpref.scoring.pairs import BACKENDS, OVERFLOW_POLICIES  # noqa: E402
+from synpref.scoring.transformers_backend import ScorePairs  # noqa: E402
+from synpref.scoring.vllm_backend import score_with_vllm  # noqa: E402
 
 # how a run is executed, not what it computes: a finished run with other values of these is still done
 EXECUTION_KEYS = ("actors", "batch_size", "transformers", "vllm")

@@ -1,4 +1,4 @@
-"""The reward-model scoring stage (synpref.scoring.rm_scoring, jobs/score.py) on tiny random seq-cls models.
+"""The reward-model scoring stage (synpref.scoring, jobs/score.py) on tiny random seq-cls models.
 
 Unmarked: the per-row logic without Ray, and one real local Ray pass (two models, one actor pool) whose
 scores must equal RewardScorer's in-process scores. Marked e2e: the job end to end, and the vLLM path."""
@@ -15,7 +15,9 @@ from synpref.demo.tiny_models import build_tiny_model
 from synpref.record.counts import outcome_counts
 from synpref.record.schema import PAIR_SCHEMA, new_pair, quarantined_row, to_table
 from synpref.rm.scorer import RewardScorer
-from synpref.scoring.rm_scoring import PairEncoder, ScorePairs, decide, score_stats
+from synpref.scoring.figures import score_stats
+from synpref.scoring.pairs import PairEncoder, decide
+from synpref.scoring.transformers_backend import ScorePairs
 from tests.conftest import run_job
 
 MAX_LENGTH = 96
