@@ -13,6 +13,7 @@ Steps:  attributes (vLLM, JSON-schema output, retries) -> retrieve k nearest ver
     ray job submit --working-dir . -- python jobs/annotate.py engine.device=cuda data.input=s3://... data.output=s3://...
 """
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -26,22 +27,26 @@ from ray.data import ActorPoolStrategy
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
 from synpref.annotation.attributes import attribute_schema  # noqa: E402
+from synpref.annotation.calibration import calibrate, format_calibration  # noqa: E402
 from synpref.annotation.judging import position_bias_counts  # noqa: E402
 from synpref.annotation.llm_pass import answered, processor_config, run_with_retries  # noqa: E402
+from synpref.annotation.logprob_judge import answer_prefix  # noqa: E402
 from synpref.annotation.protocol import load_protocol, missing_guidelines  # noqa: E402
-from synpref.annotation.requests import (STAGES, as_annotated, attribute_check, attribute_request,  # noqa: E402
-                                         has_attributes, judge_requests, labelled_pair, quarantined_pairs,
-                                         unjudged_pairs, verdict_check, with_attributes)
+from synpref.annotation.requests import (CALIBRATION, STAGES, as_annotated, attribute_check,  # noqa: E402
+                                         attribute_request, has_attributes, judge_requests, labelled_pair,
+                                         quarantined_pairs, unjudged_pairs, verdict_check, with_attributes)
 from synpref.annotation.retrieval import INDEX_KINDS, Embedder, RetrieveExamples, embedding_text  # noqa: E402
+from synpref.annotation.votes import COMBINE  # noqa: E402
 from synpref.record import storage  # noqa: E402
 from synpref.record.counts import format_table, outcome_counts, summary  # noqa: E402
-from synpref.record.pairs_io import read_pairs  # noqa: E402
+from synpref.record.pairs_io import read_pairs, write_pairs  # noqa: E402
 from synpref.record.schema import KEPT  # noqa: E402
 from synpref.rm.weights import resolve_model  # noqa: E402
 from synpref.runner import runs  # noqa: E402
 from synpref.runner.errors import BadConfig  # noqa: E402
 from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 
+JUDGE_MODES = ("sampled", "logprob")
 ENGINE_EXECUTION_KEYS = ("actors", "batch_size", "max_num_seqs", "enable_prefix_caching", "enable_chunked_prefill",
                          "gpu_memory_utilization", "accelerator_type", "cpus_per_actor", "helper_num_cpus",
                          "cpu_kvcache_space_gib", "cpu_threads_bind")
@@ -58,8 +63,19 @@ def check_config(cfg: DictConfig) -> list[str]:
     names = [j.name for j in cfg.judges]
     if len(set(names)) != len(names) or any(":" in n for n in names):
         problems.append(f"judge names {names} must be distinct and contain no ':'")
-    if any(j.samples < 1 for j in cfg.judges) or cfg.examples.k < 0 or cfg.engine.actors < 1:
+    if any(j.get("samples", 1) < 1 for j in cfg.judges) or cfg.examples.k < 0 or cfg.engine.actors < 1:
         problems.append("judges[].samples and engine.actors must be at least 1, examples.k at least 0")
+    modes = [j.get("mode", "sampled") for j in cfg.judges]
+    if set(modes) - set(JUDGE_MODES):
+        problems.append(f"judges[].mode {modes}: choose from {list(JUDGE_MODES)}")
+    if cfg.judging.combine not in COMBINE:
+        problems.append(f"judging.combine={cfg.judging.combine!r}: choose from {list(COMBINE)}")
+    elif cfg.judging.combine == "mean_score" and set(modes) != {"logprob"}:
+        problems.append("judging.combine=mean_score averages logprob judges' scores: give every judge mode: logprob, "
+                        "or combine=majority")
+    target = cfg.judging.calibration.target_precision
+    if target is not None and not 0.5 < target <= 1.0:
+        problems.append(f"judging.calibration.target_precision={target}: a precision in (0.5, 1]")
     if min(cfg.annotator.max_retries, cfg.judging.max_retries) < 0:
         problems.append("max_retries must be at least 0")
     return problems
@@ -74,14 +90,23 @@ def union_nonempty(datasets: list):
     return union_all([d for d in datasets if d.count()] or [None])
 
 
-def load_verified(paths, limit_k: int) -> list[dict]:
-    """The human-verified pairs usable as examples: labelled chosen or flipped (undecidable is out)."""
-    if not paths or not limit_k:
+def load_verified(paths, key: str) -> list[dict]:
+    """The human-verified pairs of `paths` (the config key `key` names them): labelled chosen or
+    flipped, undecidable left out."""
+    if not paths:
         return []
     rows = [r for r in read_pairs(paths) if r.get("human_label") in ("chosen", "flipped")]
     if not rows:
-        raise BadConfig([f"examples.verified={paths} holds no pair with human_label chosen or flipped"], job="annotate")
+        raise BadConfig([f"{key}={paths} holds no pair with human_label chosen or flipped"], job="annotate")
     return rows
+
+
+def answer_tokens(judges) -> dict:
+    """judge model -> (answer prefix, ids of "1" and "2") for the logprob judges' tokenizers."""
+    from transformers import AutoTokenizer
+
+    return {j.model: answer_prefix(AutoTokenizer.from_pretrained(resolve_model(j.model)))
+            for j in judges if j.get("mode", "sampled") == "logprob"}
 
 
 def annotation_figures(pairs_path: str, seconds: float, n_in: int) -> dict:
@@ -162,15 +187,22 @@ def main(cfg: DictConfig) -> dict:
     if annotated is not None and not cfg.judging.enabled:
         outcomes.append(annotated.map_batches(unjudged_pairs, batch_format="pyarrow"))
     elif annotated is not None:
-        # 2. the k nearest human-verified examples of each annotated pair
+        # 2. the k nearest human-verified examples of each pair to label, and of each D_gold pair the
+        #    judges are measured on (calibration)
         retrieved = storage.join(work, "retrieved")
+        gold = load_verified(cfg.judging.calibration.gold, "judging.calibration.gold")
+        to_judge = annotated.map(lambda row: {**row, "calibrate": False})
+        if gold:
+            to_judge = to_judge.union(ray.data.from_items(
+                [{"pair_id": g["pair_id"], "pair_json": json.dumps(g, ensure_ascii=False, default=str),
+                  "calibrate": True} for g in gold]))
 
         def retrieve():
-            verified = load_verified(cfg.examples.verified, cfg.examples.k)
+            verified = load_verified(cfg.examples.verified, "examples.verified") if cfg.examples.k else []
             vectors = (Embedder(cfg.examples.embedder, cfg.examples.device)([embedding_text(p) for p in verified])
                        if verified else np.zeros((0, 1), np.float32))
             print(f"example index: {len(verified)} verified pairs, {cfg.examples.index}")
-            annotated.map_batches(
+            to_judge.map_batches(
                 RetrieveExamples, batch_format="numpy", batch_size=256, num_cpus=cfg.examples.num_cpus,
                 compute=ActorPoolStrategy(min_size=1, max_size=cfg.examples.actors),
                 fn_constructor_kwargs=dict(verified=verified, vectors=vectors, k=cfg.examples.k,
@@ -184,11 +216,12 @@ def main(cfg: DictConfig) -> dict:
         by_model: dict[str, list] = {}
         for judge in cfg.judges:
             by_model.setdefault(judge.model, []).append(judge)
+        tokens = answer_tokens(cfg.judges)
         voted, failed = [], []
         for i, (model, judges) in enumerate(by_model.items()):
             names = {j.name for j in judges}
             questions = ray.data.read_parquet(retrieved).flat_map(
-                judge_requests, fn_kwargs=dict(judges=judges, protocol=protocol, cfg=cfg.judging)
+                judge_requests, fn_kwargs=dict(judges=judges, protocol=protocol, cfg=cfg.judging, answer_tokens=tokens)
             ).filter(lambda row, names=names: row["judge"] in names).drop_columns(["judge"])
             paths, judge_failed = run_with_retries(
                 questions, config=processor_config(cfg.engine, resolve_model(model)), check=verdict_check,
@@ -198,7 +231,20 @@ def main(cfg: DictConfig) -> dict:
             if judge_failed is not None:
                 failed.append(judge_failed)
         votes = union_nonempty(voted + failed)  # every question of every pair: answered or failed
-        outcomes.append(votes.groupby("pair_id").map_groups(labelled_pair, batch_format="pyarrow"))
+
+        # 4. the judges on D_gold: their figures, and the threshold that reaches the target precision
+        threshold, calibration = cfg.judging.logprob.threshold, None
+        if gold:
+            answers = votes.filter(lambda row: row["pair_id"].startswith(CALIBRATION)).select_columns(
+                ["question_id", "pair_id", "payload", "answer_json", "error"]).take_all()
+            threshold, calibration, judged_gold = calibrate(
+                answers, threshold=threshold, combine=cfg.judging.combine,
+                target_precision=cfg.judging.calibration.target_precision)
+            write_pairs(judged_gold, storage.join(output, "calibration", "pairs"))  # the gold pairs as judged
+            print(format_calibration(calibration))
+        outcomes.append(votes.filter(lambda row: not row["pair_id"].startswith(CALIBRATION)).groupby(
+            "pair_id").map_groups(labelled_pair, batch_format="pyarrow",
+                                  fn_kwargs=dict(threshold=threshold, combine=cfg.judging.combine)))
 
     pairs_path = storage.join(output, "pairs")
     storage.delete_dir(pairs_path)
@@ -207,6 +253,8 @@ def main(cfg: DictConfig) -> dict:
 
     stats = summary(outcome_counts(pairs_path), STAGES if cfg.judging.enabled else STAGES[:1], unit="pairs")
     stats.update(seconds=round(elapsed, 2), **annotation_figures(pairs_path, elapsed, n_in))
+    if cfg.judging.enabled and annotated is not None:
+        stats.update(judge_threshold=threshold, calibration=calibration)
     if stats["records_in"] != n_in:
         stats["reconcile"]["ok"] = False
         stats["reconcile"]["problems"].append(f"{n_in} pairs read but {stats['records_in']} rows written")

@@ -35,6 +35,9 @@ from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 from synpref.verification.waiting import ensure_verdicts  # noqa: E402
 
 
+CURATED = "curated"
+
+
 def check_config(cfg: DictConfig) -> list[str]:
     problems = []
     if not cfg.world.enabled and not cfg.data.raw:
@@ -178,18 +181,46 @@ def main(cfg: DictConfig) -> dict:
         "data": {"pool": pool_pairs, "gold": s1["gold"], "silver": s1["silver"]}, "best_rm": s1["best_rm"],
         "output": stage2}), stage2, "stage2")
 
-    final = storage.join(output, "final_rm")
-    rm = log.step("train_rm", steps.merged(cfg.final_rm, {
-        "output": final, "data": {"train": storage.join(stage2, "pairs", "status=kept"), "validation": s1["gold"]}}),
-        final, "final_rm")
-    results = serve_and_evaluate(cfg, log, storage.join(final, "model"), storage.join(output, "evaluate"), world)
+    # the paper's ablation: final RMs trained the same way on each training set (curated is the one served)
+    sets = training_sets(cfg, output, pre, stage2, world)
+    final = {name: log.step("train_rm", steps.merged(cfg.final_rm, {
+        "output": storage.join(output, "final_rm", name), "data": {"train": path, "validation": s1["gold"]}}),
+        storage.join(output, "final_rm", name), "final_rm") for name, path in sets.items()}
+    heldout = None
+    if world:  # every final RM on the held-out truth, one scoring pass
+        heldout = storage.join(output, "heldout_scored")
+        log.step("score", steps.merged(cfg.heldout_score, {
+            "data": {"input": storage.join(world, "heldout", "pairs"), "output": heldout},
+            "models": [{"name": name, "path": stats["model"]} for name, stats in final.items()]}),
+            heldout, "heldout_score")
+    results = serve_and_evaluate(cfg, log, final[CURATED]["model"], storage.join(output, "evaluate"), world)
 
     from synpref.curation.report import build_report
 
-    report = build_report(output=output, world=world, s1=s1, s2=s2, final_rm=rm, results=results,
+    report = build_report(output=output, world=world, s1=s1, s2=s2, final=final, heldout=heldout, results=results,
                           seconds=time.time() - started, step_times=log.times())
     print("\n" + report["markdown"])
     return run.finish({"report": storage.join(output, "report.md"), "plots": report["plots"]})
+
+
+def training_sets(cfg: DictConfig, output: str, pre: str, stage2: str, world: str | None) -> dict[str, str]:
+    """The final RMs' training sets: the curated pool (Stage 2 kept, recycled flips left out) and,
+    with ablation.enabled, the raw pool, the curated pool with the recycled flips, and (demo) the
+    pool with its true labels."""
+    import ray
+
+    from synpref.curation.stage2 import is_recycled
+
+    curated = storage.join(output, "curated")
+    kept = storage.join(stage2, "pairs", "status=kept")
+    runs.once(curated, runs.config_fingerprint({"from": kept}), lambda: ray.data.read_parquet(kept).filter(
+        lambda row: not is_recycled(row)).write_parquet(storage.join(curated, "pairs")))
+    sets = {CURATED: storage.join(curated, "pairs")}
+    if cfg.ablation.enabled:
+        sets.update({"raw": storage.join(pre, "pairs", "status=kept"), "curated_flipped": kept})
+        if world:
+            sets["ceiling"] = storage.join(world, "ceiling", "pairs")
+    return sets
 
 
 if __name__ == "__main__":

@@ -35,8 +35,8 @@ from ray.data import ActorPoolStrategy
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
 from synpref.annotation.retrieval import EmbedPairs, Embedder, embedding_text  # noqa: E402
-from synpref.curation.stage1 import (best_iteration, retrieve_neighbours, seed_silver_rows,  # noqa: E402
-                                     silver_additions, unverified_mask)
+from synpref.curation.stage1 import (best_iteration, grown_silver, is_verified_silver, retrieve_neighbours,  # noqa: E402
+                                     seed_silver_rows, silver_additions, unverified_mask)
 from synpref.record import storage  # noqa: E402
 from synpref.record.ops import p_of, pair_key  # noqa: E402
 from synpref.record.pairs_io import kept_path, pairs_dataset, read_pairs, write_pairs  # noqa: E402
@@ -140,7 +140,8 @@ def iteration(cfg: DictConfig, i: int, it: str, gold: str, silver: str, pool: tu
     retrieved = storage.join(it, "retrieved")
 
     def retrieve() -> dict:
-        taken = {pair_key(r) for r in gold_rows + silver_rows}
+        # unverified: neither in D_gold nor labelled by the judges (the seed's own labels are unverified)
+        taken = {pair_key(r) for r in gold_rows + [s for s in silver_rows if is_verified_silver(s)]}
         gold_vectors = embedder([embedding_text(g) for g in gold_rows])
         positions, figures = retrieve_neighbours(
             gold_rows, gold_vectors, p_by_key, pool_vectors, unverified_mask(pool_keys, taken),
@@ -162,7 +163,8 @@ def iteration(cfg: DictConfig, i: int, it: str, gold: str, silver: str, pool: tu
     labelled = storage.join(it, "labelled")
     ann = steps.run_job("annotate", steps.merged(cfg.annotate, {
         "data": {"input": storage.join(retrieved, "pairs"), "output": labelled},
-        "examples": {"verified": gold}, "judging": {"enabled": True}, "annotator": {"reuse_existing": True}}),
+        "examples": {"verified": gold}, "annotator": {"reuse_existing": True},
+        "judging": {"enabled": True, "calibration": {"gold": gold if cfg.judges_on_gold else None}}}),
         output=labelled, where="stage1.annotate")
 
     # 4. humans verify some of them; their verdicts join D_gold
@@ -175,7 +177,8 @@ def iteration(cfg: DictConfig, i: int, it: str, gold: str, silver: str, pool: tu
         in_gold = {pair_key(r) for r in read_pairs(new_gold)}
         added, label_counts = silver_additions(
             [r for r in read_pairs(storage.join(labelled, "pairs")) if pair_key(r) not in in_gold], iteration=i)
-        write_pairs(silver_rows + added, storage.join(next_silver, "pairs"))
+        kept = [r for r in silver_rows if pair_key(r) not in in_gold]  # a pair people verified is D_gold's now
+        write_pairs(grown_silver(kept, added), storage.join(next_silver, "pairs"))
         return label_counts
 
     label_counts = runs.once(next_silver, fingerprint, grow_silver)

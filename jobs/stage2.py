@@ -1,16 +1,17 @@
 """Stage 2: large-scale, human-free curation with the consistency filter (DESIGN.md section 3).
 
-Reads:  data.pool   -- D_un with attributes (the pool Stage 1 drew from); D_gold and D_silver pairs are left out
+Reads:  data.pool   -- D_un with attributes (the pool Stage 1 drew from); D_gold and judge-labelled D_silver
+                       pairs are left out (D_silver's bootstrap, the pool's own labels, is decided here)
         data.gold   -- D_gold (human-verified) from Stage 1; data.silver -- D_silver from Stage 1
         best_rm     -- Stage 1's best RM (its stats.json names it)
 Steps (under output/, each skipped on a re-run once finished):
   gold_rm/      train the gold RM on D_gold                                             (jobs/train_rm.py)
-  remaining/    the pool without D_gold and D_silver pairs
+  remaining/    the pool without D_gold and judge-labelled D_silver pairs
   scored/       p of the best RM and of the gold RM for every pair, one pass            (jobs/score.py)
   unconfident/  pairs with p_best < 0.5 + unconfident_margin
   judged/       those through retrieval of gold examples + the judges                   (jobs/annotate.py)
   pairs/        the curated pool: keep a pair when the gold RM agrees AND (the judges OR the best RM)
-                do; D_silver comes along; with flip_dropped the dropped pairs come back flipped.
+                do; judge-labelled D_silver comes along; with flip_dropped the dropped pairs come back flipped.
                 The judged pairs keep their votes, label and judge score.
                 status=kept|dropped|quarantined, stage=stage2, reason = the rule that decided
 Writes: output/stats.json (counts per rule; in = kept + dropped + quarantined), config.yaml, _SUCCESS.
@@ -29,6 +30,7 @@ from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
+from synpref.curation.stage1 import is_verified_silver  # noqa: E402
 from synpref.curation.stage2 import STAGE, apply_keep_rule, is_recycled, silver_row, unconfident  # noqa: E402
 from synpref.record import storage  # noqa: E402
 from synpref.record.counts import by_status_and_reason, outcome_counts  # noqa: E402
@@ -70,7 +72,8 @@ def main(cfg: DictConfig) -> dict:
     steps.shared_cluster(cfg.ray.address, cfg.ray.num_cpus)
     output, fingerprint = run.output, run.fingerprint
     gold, silver = storage.absolute(cfg.data.gold), storage.absolute(cfg.data.silver)
-    silver_rows = read_pairs(silver)
+    # judge-labelled D_silver is curated already; its bootstrap (the pool's own labels) is decided here
+    silver_rows = [r for r in read_pairs(silver) if is_verified_silver(r)]
 
     # 1. the gold RM, trained on every human-verified pair
     gold_rm = storage.join(output, "gold_rm")
@@ -108,8 +111,9 @@ def main(cfg: DictConfig) -> dict:
         judged = storage.join(output, "judged")
         judge_stats = steps.run_job("annotate", steps.merged(cfg.annotate, {
             "data": {"input": unsure, "output": judged}, "examples": {"verified": gold},
-            "judging": {"enabled": True}, "annotator": {"reuse_existing": True}}), output=judged,
-            where="stage2.annotate")
+            "annotator": {"reuse_existing": True},
+            "judging": {"enabled": True, "calibration": {"gold": gold if cfg.judges_on_gold else None}}}),
+            output=judged, where="stage2.annotate")
         to_decide = confident.union(ray.data.read_parquet(storage.join(judged, "pairs")))
 
     # 4. the keep rule over every scored row; D_silver joins the curated pool as it is

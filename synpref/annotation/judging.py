@@ -8,8 +8,10 @@ seeded hash of (seed, pair, judge, sample), so a re-run asks the same questions,
 `ask_swapped` every sample is also asked in the other order. A sample whose two orders disagree is
 position-inconsistent: recorded as such on its votes and left out of the count.
 
-Aggregation is self-consistency within each judge (the majority of its samples), then a majority
-across judges; judge_agreement is the share of counted sample votes that agree with the result.
+Two ways to ask (a judge's `mode`): `sampled` decodes a JSON verdict, `samples` times
+(self-consistency); `logprob` asks each order once and reads the log-probabilities of the two
+candidate numbers (synpref.annotation.logprob_judge). synpref.annotation.votes turns the answers into
+the pair's label.
 """
 
 from __future__ import annotations
@@ -64,17 +66,26 @@ def example_block(example: dict, index: int, seed: int, max_chars: int) -> str:
 
 
 def judge_messages(pair: dict, order: str, guidelines: str, examples: list[dict], *, seed: int,
-                   max_chars: int, rationale: bool) -> list[dict]:
+                   max_chars: int, rationale: bool, answer_prefix: str | None = None) -> list[dict]:
+    """The judge's conversation. With `answer_prefix` (a logprob judge) the answer is the candidate's
+    number: the conversation ends with the assistant's answer begun, so the next token is the number."""
     shown = "\n\n".join(example_block(e, i + 1, seed, max_chars) for i, e in enumerate(examples))
-    answer = ('{"rationale": "<one or two sentences>", "better": "Candidate 1" or "Candidate 2"}' if rationale
-              else '{"better": "Candidate 1" or "Candidate 2"}')
+    if answer_prefix is not None:
+        ask = f"Which candidate is better? Answer \"{CANDIDATES[0]}\" or \"{CANDIDATES[1]}\"."
+    elif rationale:
+        ask = 'Answer with JSON: {"rationale": "<one or two sentences>", "better": "Candidate 1" or "Candidate 2"}'
+    else:
+        ask = 'Answer with JSON: {"better": "Candidate 1" or "Candidate 2"}'
     system = ("You verify preference data. Decide which candidate response is better, following this "
               f"protocol.\n\n{guidelines}")
     parts = []
     if shown:
         parts.append(f"Verified examples, labelled by human annotators:\n\n{shown}")
-    parts.append(f"Now the pair to judge.\n\n{pair_block(pair, order, max_chars)}\n\nAnswer with JSON: {answer}")
-    return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n---\n\n".join(parts)}]
+    parts.append(f"Now the pair to judge.\n\n{pair_block(pair, order, max_chars)}\n\n{ask}")
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": "\n\n---\n\n".join(parts)}]
+    if answer_prefix is not None:
+        messages.append({"role": "assistant", "content": answer_prefix})
+    return messages
 
 
 def check_verdict(text: str | None, n_tokens: int, max_tokens: int, order: str) -> tuple[dict | None, str | None]:
@@ -105,32 +116,3 @@ def position_bias_counts(votes: list[dict]) -> tuple[int, int]:
     """(samples asked in both orders, those whose two orders disagreed) among one pair's votes."""
     samples = {(v["judge"], v["sample"]): v.get("position_consistent") for v in votes or []}
     return sum(c is not None for c in samples.values()), sum(c is False for c in samples.values())
-
-
-def aggregate_votes(votes: list[dict]) -> dict:
-    """Votes of one pair ({judge, sample, order, verdict, rationale}) -> the schema's label fields.
-
-    Marks each vote's `position_consistent` (None when its sample was asked in one order only) and
-    returns judge_votes, judge_label, judge_agreement, and counts for the stage summary."""
-    by_sample: dict[tuple, list[dict]] = {}
-    for vote in votes:
-        by_sample.setdefault((vote["judge"], vote["sample"]), []).append(vote)
-    sample_verdicts: dict[str, list[str]] = {}
-    asked_both = inconsistent = 0
-    for (judge, _), asked in sorted(by_sample.items()):
-        verdicts = {v["verdict"] for v in asked}
-        consistent = None if len(asked) == 1 else len(verdicts) == 1
-        for v in asked:
-            v["position_consistent"] = consistent
-        if consistent is not None:
-            asked_both += 1
-            inconsistent += not consistent
-        if consistent is not False:
-            sample_verdicts.setdefault(judge, []).append(asked[0]["verdict"])
-    judge_verdicts = [majority(sample_verdicts.get(judge, [])) for judge in sorted({k[0] for k in by_sample})]
-    label = majority(judge_verdicts)
-    counted = [v for vs in sample_verdicts.values() for v in vs]
-    agreement = sum(v == label for v in counted) / len(counted) if counted else 0.0
-    ordered = sorted(votes, key=lambda v: (v["judge"], v["sample"], v["order"] != ORIGINAL))
-    return {"judge_votes": ordered, "judge_label": label, "judge_agreement": agreement,
-            "samples_asked_both_orders": asked_both, "samples_position_inconsistent": inconsistent}

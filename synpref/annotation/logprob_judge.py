@@ -25,7 +25,8 @@ import math
 from collections import defaultdict
 
 from synpref.annotation.judging import position_bias_counts
-from synpref.serving.api import sigmoid
+from synpref.record.counts import wilson
+from synpref.record.ops import sigmoid
 
 ANSWER_LEAD = "The better response is Candidate"
 NUMBERS = ("1", "2")
@@ -93,16 +94,6 @@ def label(score: float | None, threshold: float) -> str:
     return "chosen" if score > 0 else "rejected"
 
 
-def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
-    """95% Wilson score interval of a proportion."""
-    if n == 0:
-        return None
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)
-
-
 def expected_calibration_error(p_chosen: list[float], correct_is_chosen: list[bool], bins: int = 10) -> float | None:
     """ECE of a binary prediction: bin by confidence max(p, 1-p); sum over bins of the bin's share
     times |accuracy - mean confidence|."""
@@ -132,14 +123,14 @@ def threshold_for_precision(scores: list[float], target: float) -> float | None:
     return None
 
 
-def calibration(rows: list[dict], *, threshold: float, family_of=lambda r: r.get("task_category")) -> dict:
+def calibration(rows: list[dict], *, threshold: float, group_of=lambda r: r.get("task_category")) -> dict:
     """Judge figures on verified pairs (each row: judge_label, judge_score, judge_votes, and the
     family): accuracy on the decided pairs (overall and per family, with 95% intervals), coverage
     (share decided), ECE of P_judge where the judges give one, and the position-bias rate."""
     families: dict[str, list] = defaultdict(list)
     p_values, truths, both, inconsistent = [], [], 0, 0
     for row in rows:
-        families[str(family_of(row))].append(row["judge_label"])
+        families[str(group_of(row))].append(row["judge_label"])
         if row.get("judge_score") is not None:
             p_values.append(sigmoid(row["judge_score"]))
             truths.append(True)  # verified order: the chosen response is the better one

@@ -17,8 +17,9 @@ import numpy as np
 import pyarrow as pa
 
 from synpref.annotation.attributes import ATTRIBUTE_COLUMNS, attribute_messages, check_answer
-from synpref.annotation.judging import (ORIGINAL, SWAPPED, aggregate_votes, check_verdict, first_order, judge_messages,
-                             verdict_schema)
+from synpref.annotation import logprob_judge
+from synpref.annotation.judging import ORIGINAL, SWAPPED, check_verdict, first_order, judge_messages, verdict_schema
+from synpref.annotation.votes import aggregate_votes, logprob_vote
 from synpref.annotation.protocol import judge_guidelines
 from synpref.record.ops import record_decision
 from synpref.record.schema import PAIR_SCHEMA, QUARANTINED, to_table
@@ -91,34 +92,48 @@ def with_attributes(row: dict) -> dict:
     return {"pair_id": pair["pair_id"], "pair_json": json.dumps(pair, ensure_ascii=False)}
 
 
-def judge_requests(row: dict, *, judges, protocol: dict, cfg) -> list[dict]:
-    """Every question the judges are asked about one pair: judge x sample x order."""
+CALIBRATION = "gold:"  # the pair_id prefix of questions about a D_gold pair, asked to calibrate the judges
+
+
+def judge_requests(row: dict, *, judges, protocol: dict, cfg, answer_tokens: dict) -> list[dict]:
+    """Every question the judges are asked about one pair: judge x sample x order (a logprob judge:
+    judge x both orders, one greedy token each). `answer_tokens`: judge model -> (the answer prefix,
+    the token ids of "1" and "2"), for logprob judges. A row with `calibrate` set is a D_gold pair
+    asked to measure the judges: its questions carry the pair_id prefixed with CALIBRATION."""
     pair = json.loads(row["pair_json"])
     examples = json.loads(row["examples_json"])
     pair["judge_examples"] = [e["pair_id"] for e in examples]
     payload = json.dumps(pair, ensure_ascii=False)
+    group = (CALIBRATION if row.get("calibrate") else "") + pair["pair_id"]
     guidelines = judge_guidelines(protocol, task_category=pair["task_category"], objectivity=pair["objectivity"],
                                   controversiality=pair["controversiality"])
     schema = verdict_schema(cfg.rationale)
     requests = []
+
+    def ask(judge, sample: int, order: str, messages: list[dict], params: str, max_tokens: int) -> None:
+        requests.append({"question_id": f"{group}:{judge.name}:{sample}:{order}", "pair_id": group,
+                         "payload": payload, "messages": messages, "question_params": params,
+                         "max_tokens": max_tokens, "attempt": 0, "judge": judge.name})
+
     for judge in judges:
+        if judge.get("mode", "sampled") == "logprob":
+            prefix, token_ids = answer_tokens[judge.model]
+            params = json.dumps(logprob_judge.sampling_params(token_ids, top_logprobs=cfg.logprob.top_logprobs,
+                                                              seed=cfg.seed))
+            for order in (ORIGINAL, SWAPPED):
+                ask(judge, 0, order, judge_messages(pair, order, guidelines, examples, seed=cfg.seed,
+                                                    max_chars=cfg.max_chars_per_text, rationale=False,
+                                                    answer_prefix=prefix), params, 1)
+            continue
         for sample in range(judge.samples):
             first = first_order(cfg.seed, pair["pair_id"], judge.name, sample)
             orders = [first, SWAPPED if first == ORIGINAL else ORIGINAL] if cfg.ask_swapped else [first]
             for order in orders:
-                requests.append({
-                    "question_id": f"{pair['pair_id']}:{judge.name}:{sample}:{order}",
-                    "pair_id": pair["pair_id"],
-                    "payload": payload,
-                    "messages": judge_messages(pair, order, guidelines, examples, seed=cfg.seed,
-                                               max_chars=cfg.max_chars_per_text, rationale=cfg.rationale),
-                    "question_params": sampling_params(
-                        schema if cfg.structured_output else None, temperature=judge.temperature,
-                        max_tokens=cfg.max_tokens, seed=cfg.seed + 7919 * sample),
-                    "max_tokens": int(cfg.max_tokens),
-                    "attempt": 0,
-                    "judge": judge.name,
-                })
+                params = sampling_params(schema if cfg.structured_output else None, temperature=judge.temperature,
+                                         max_tokens=cfg.max_tokens, seed=cfg.seed + 7919 * sample)
+                ask(judge, sample, order, judge_messages(pair, order, guidelines, examples, seed=cfg.seed,
+                                                         max_chars=cfg.max_chars_per_text, rationale=cfg.rationale),
+                    params, int(cfg.max_tokens))
     return requests
 
 
@@ -129,11 +144,30 @@ def question_parts(question_id: str) -> tuple[str, int, str]:
 
 
 def verdict_check(row: dict, text: str, n_tokens: int):
+    """A sampled judge's JSON verdict, or a logprob judge's two slot log-probabilities."""
     _, _, order = question_parts(row["question_id"])
+    params = json.loads(row["question_params"])
+    if "allowed_token_ids" in params:  # a logprob judge
+        slots, error = logprob_judge.slot_logprobs(row.get("logprobs"), params["allowed_token_ids"])
+        return ({"slots": list(slots)} if slots else None), error
     return check_verdict(text, n_tokens, int(row["max_tokens"]), order)
 
 
-def labelled_pair(group: pa.Table) -> pa.Table:
+def answer_votes(answers: list[dict]) -> list[dict]:
+    """Answered questions of one pair -> its votes (sampled or logprob)."""
+    votes = []
+    for answer in answers:
+        judge, sample, order = question_parts(answer["question_id"])
+        value = json.loads(answer["answer_json"])
+        if "slots" in value:
+            votes.append(logprob_vote(judge, order, tuple(value["slots"])))
+        else:
+            votes.append({"judge": judge, "sample": sample, "order": order, "verdict": value["verdict"],
+                          "rationale": value["rationale"]})
+    return votes
+
+
+def labelled_pair(group: pa.Table, *, threshold: float, combine: str) -> pa.Table:
     """All answers to one pair's judge questions (a Ray Data group) -> that pair as one PAIR row.
 
     A pair with any question that failed all its attempts is quarantined at stage `judge`."""
@@ -144,15 +178,9 @@ def labelled_pair(group: pa.Table) -> pa.Table:
         record_decision(pair, stage="judge", status=QUARANTINED,
                         reason=f"judge_answer_failed:{errors[0].split(':')[0]}")
         return to_table([pair])
-    votes = []
-    for answer in answers:
-        judge, sample, order = question_parts(answer["question_id"])
-        value = json.loads(answer["answer_json"])
-        votes.append({"judge": judge, "sample": sample, "order": order, "verdict": value["verdict"],
-                      "rationale": value["rationale"]})
-    result = aggregate_votes(votes)
+    result = aggregate_votes(answer_votes(answers), threshold=threshold, combine=combine)
     pair.update(judge_votes=result["judge_votes"], judge_label=result["judge_label"],
-                judge_agreement=result["judge_agreement"])
+                judge_agreement=result["judge_agreement"], judge_score=result["judge_score"])
     return to_table([pair])
 
 

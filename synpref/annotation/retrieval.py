@@ -13,6 +13,7 @@ import json
 import numpy as np
 
 from synpref.annotation.judging import attributes_text
+from synpref.record.ops import pair_key
 
 INDEX_KINDS = ("faiss", "numpy")
 
@@ -73,11 +74,13 @@ class RetrieveExamples:
     """Ray Data actor: for each pair (a `pair_json` column), the k nearest verified pairs.
 
     Adds `examples_json` (the example pairs, nearest first) and `example_similarity`. A pair that is
-    itself in the verified set never gets itself as an example."""
+    itself in the verified set (in either order) never gets itself as an example, so judging D_gold
+    to calibrate the judges shows them every gold pair but the one they judge."""
 
     def __init__(self, verified: list[dict], vectors: np.ndarray, *, k: int, embedder: str, index: str,
                  device: str = "cpu"):
         self.verified = verified
+        self.keys = [pair_key(v) for v in verified]
         self.index = VectorIndex(vectors, index)
         self.k = k if len(self.index) else 0
         self.embed = Embedder(embedder, device) if self.k else None
@@ -89,9 +92,10 @@ class RetrieveExamples:
             scores, positions = self.index.search(self.embed([embedding_text(p) for p in pairs]), self.k + 1)
         for i, pair in enumerate(pairs):
             chosen, sims = [], []
+            own = pair_key(pair)
             if self.k:
                 for score, pos in zip(scores[i], positions[i]):
-                    if pos >= 0 and self.verified[pos]["pair_id"] != pair["pair_id"] and len(chosen) < self.k:
+                    if pos >= 0 and self.keys[pos] != own and len(chosen) < self.k:
                         chosen.append(self.verified[pos])
                         sims.append(float(score))
             examples.append(json.dumps(chosen, ensure_ascii=False))
@@ -106,8 +110,6 @@ class EmbedPairs:
         self.embed = Embedder(embedder, device)
 
     def __call__(self, batch):
-        from synpref.record.pairs_io import key
-
         rows = batch.to_pylist()
         vectors = self.embed([embedding_text(r) for r in rows])
-        return {"pair_id": [r["pair_id"] for r in rows], "key": [key(r) for r in rows], "vector": list(vectors)}
+        return {"pair_id": [r["pair_id"] for r in rows], "key": [pair_key(r) for r in rows], "vector": list(vectors)}

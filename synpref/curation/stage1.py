@@ -17,6 +17,9 @@ from synpref.record.ops import flip, pair_key, record_decision
 from synpref.record.schema import KEPT
 
 STAGE = "stage1"
+# D_silver's bootstrap: pool pairs with the data's own label. They only train the first RM; nobody
+# verified them, so they stay candidates for retrieval and Stage 2 decides them like any pool pair.
+SEED = "seed: the pool's own label"
 
 
 def adaptive_k(p: float, k_max: int) -> int:
@@ -70,13 +73,24 @@ def silver_additions(labelled: list[dict], *, iteration: int) -> tuple[list[dict
 
 
 def seed_silver_rows(rows: list[dict]) -> list[dict]:
-    """D_silver's start: pool pairs with their own labels, decided by Stage 1."""
+    """D_silver's start: pool pairs with their own labels (reason SEED)."""
     out = []
     for row in rows:
-        row = record_decision(dict(row), stage=STAGE, status=KEPT, reason="seed: the pool's own label")
+        row = record_decision(dict(row), stage=STAGE, status=KEPT, reason=SEED)
         row["is_silver"] = True
         out.append(row)
     return out
+
+
+def is_verified_silver(row: dict) -> bool:
+    """A D_silver pair the judges labelled (not the bootstrap's own label)."""
+    return row.get("reason") != SEED
+
+
+def grown_silver(silver: list[dict], added: list[dict]) -> list[dict]:
+    """D_silver with the judge-labelled pairs added; an added pair replaces its seed row (same pair)."""
+    replaced = {pair_key(r) for r in added}
+    return [r for r in silver if pair_key(r) not in replaced] + added
 
 
 def unverified_mask(pool_keys: list[str], taken: set[str]) -> np.ndarray:

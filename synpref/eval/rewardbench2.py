@@ -97,8 +97,8 @@ def best_of_n_result(scores: list[float]) -> float:
 
 def _prompt_stats(samples: list[tuple[bool, float]]) -> tuple[bool, float, float]:
     """(accurate, spread among correct answers or NaN if only one, correct-incorrect margin)."""
-    correct = [score for is_correct, score in samples if is_correct]
-    incorrect = [score for is_correct, score in samples if not is_correct]
+    correct = [score for right, score in samples if right]
+    incorrect = [score for right, score in samples if not right]
     if not correct or not incorrect:
         raise ValueError("a Ties prompt needs both correct and incorrect completions")
     spread = max(correct) - min(correct) if len(correct) > 1 else float("nan")

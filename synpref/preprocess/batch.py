@@ -15,7 +15,7 @@ import os
 import pyarrow as pa
 
 from synpref.preprocess.formats import Malformed, decode_line, parse_record
-from synpref.record.schema import QUARANTINED, quarantined_row, to_table
+from synpref.record.schema import quarantined_row, to_table
 from synpref.preprocess.filters import Decontaminate, Deduplicate, RequireResponses
 
 STAGES = ["parse", "binarize", "require_responses", "decontaminate", "dedup"]

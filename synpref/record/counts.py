@@ -9,6 +9,7 @@ record can expand into several candidate pairs, counted at `binarize`).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import pyarrow.dataset as pads
@@ -106,3 +107,13 @@ def format_table(stats: dict) -> str:
     lines.append(f"rows written {stats['rows_written']} = kept {stats['totals']['kept']} + dropped "
                  f"{stats['totals']['dropped']} + quarantined {stats['totals']['quarantined']}; {verdict}")
     return "\n".join(lines)
+
+
+def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """95% Wilson score interval of a proportion."""
+    if n == 0:
+        return None
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)

@@ -33,7 +33,8 @@ STEP_CONFIG = "step_config"  # <output>/step_config/<job>.yaml: the config a ste
 # the blocks of a parent config that are merged over a child job's config, per parent job
 STEP_BLOCKS: dict[str, dict[str, str]] = {
     "pipeline": {"preprocess": "preprocess", "attributes": "annotate", "stage1": "stage1", "stage2": "stage2",
-                 "final_rm": "train_rm", "serve": "serve_rm", "evaluate": "evaluate", "verify": "verify"},
+                 "final_rm": "train_rm", "heldout_score": "score", "serve": "serve_rm", "evaluate": "evaluate",
+                 "verify": "verify"},
     "stage1": {"train_rm": "train_rm", "score": "score", "annotate": "annotate", "verify": "verify"},
     "stage2": {"train_rm": "train_rm", "score": "score", "annotate": "annotate"},
 }

@@ -27,7 +27,8 @@ def ensure_verdicts(export: str, verdicts: str, *, waiting: str, simulate_truth:
     waits ("Stage 1 iteration 2")."""
     if simulate_truth:
         def simulate() -> dict:
-            from synpref.demo.world import load_truth, simulate_annotator
+            from synpref.demo.annotator import simulate_annotator
+            from synpref.demo.world import load_truth
 
             rows = read_pairs(storage.join(export, SELECTED))
             lines = simulate_annotator(rows, load_truth(simulate_truth), annotator="simulated-1",

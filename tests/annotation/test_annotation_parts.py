@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from synpref.annotation.attributes import attribute_schema, check_answer
-from synpref.annotation.judging import (ORIGINAL, SWAPPED, aggregate_votes, check_verdict, first_order, judge_messages,
-                             majority)
+from synpref.annotation.judging import ORIGINAL, SWAPPED, check_verdict, first_order, judge_messages
 from synpref.annotation.protocol import HUMAN_ONLY, judge_guidelines, load_protocol, missing_guidelines
 from synpref.annotation.retrieval import VectorIndex
 
@@ -85,28 +84,6 @@ def test_judge_prompt_shows_the_pair_in_the_asked_order_after_examples():
         shown = user.split("Now the pair to judge.")[0]
         good_first = shown.index("EX-GOOD") < shown.index("EX-BAD")
         assert ("Verdict: Candidate 1" in shown) == good_first
-
-
-def vote(judge, sample, order, verdict):
-    return {"judge": judge, "sample": sample, "order": order, "verdict": verdict, "rationale": None}
-
-
-def test_aggregation_self_consistency_then_across_judges_and_position_bias():
-    votes = [
-        vote("a", 0, ORIGINAL, "chosen"), vote("a", 0, SWAPPED, "chosen"),      # consistent: chosen
-        vote("a", 1, ORIGINAL, "chosen"), vote("a", 1, SWAPPED, "rejected"),    # position-inconsistent
-        vote("a", 2, ORIGINAL, "rejected"), vote("a", 2, SWAPPED, "rejected"),  # consistent: rejected
-        vote("b", 0, ORIGINAL, "chosen"),                                        # one order only
-        vote("c", 0, SWAPPED, "chosen"),
-    ]
-    result = aggregate_votes(votes)
-    # judge a: 1 chosen vs 1 rejected -> tie; b: chosen; c: chosen -> chosen
-    assert result["judge_label"] == "chosen"
-    assert result["samples_asked_both_orders"] == 3 and result["samples_position_inconsistent"] == 1
-    assert result["judge_agreement"] == pytest.approx(3 / 4)  # counted samples: a0, a2, b0, c0
-    flags = {(v["judge"], v["sample"], v["order"]): v["position_consistent"] for v in result["judge_votes"]}
-    assert flags[("a", 1, ORIGINAL)] is False and flags[("a", 0, SWAPPED)] is True and flags[("b", 0, ORIGINAL)] is None
-    assert majority([]) == "tie" and majority(["chosen", "rejected"]) == "tie"
 
 
 @pytest.mark.parametrize("kind", ["faiss", "numpy"])

@@ -5,6 +5,7 @@ import math
 import pytest
 
 from synpref.annotation import logprob_judge as jl
+from synpref.record.counts import wilson
 
 
 class DigitTokenizer:
@@ -76,7 +77,7 @@ def test_calibration_figures_per_family():
     assert fig["pairs"] == 4 and fig["decided"] == 3 and fig["coverage"] == 0.75
     assert fig["accuracy"] == pytest.approx(2 / 3, abs=1e-4)
     assert fig["per_family"]["math"] == {"pairs": 3, "decided": 2, "coverage": 0.6667, "accuracy": 0.5,
-                                         "accuracy_95ci": jl.wilson(1, 2)}
+                                         "accuracy_95ci": wilson(1, 2)}
     assert fig["position_bias_rate"] == 0.5
-    lo, hi = jl.wilson(8, 10)
+    lo, hi = wilson(8, 10)
     assert lo < 0.8 < hi and math.isclose(lo, 0.4902, abs_tol=1e-3)

@@ -9,7 +9,9 @@ import re
 import numpy as np
 import pytest
 
+from synpref.demo import hard_families, learnable_families
 from synpref.demo import world as demo_world
+from synpref.demo.annotator import simulate_annotator
 from synpref.record import schema
 from synpref.preprocess.decontam import NgramIndex
 from synpref.eval import rm_bench  # load_rm_bench (the loaders were split by benchmark)
@@ -24,7 +26,7 @@ UNIT_FACTORS = {("kilometres", "metres"): 1000, ("kilograms", "grams"): 1000, ("
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     folder = tmp_path_factory.mktemp("world")
-    counts = demo_world.write_demo_world(folder, n_pairs=240, noise=0.25, heldout=60, seed=0)
+    counts = demo_world.write_demo_world(folder, n_pairs=240, noise=0.25, heldout=64, seed=0)
     return folder, counts
 
 
@@ -43,13 +45,13 @@ def test_counts_and_noise_share(world):
     lines = pool_lines(folder)
     truth = demo_world.load_truth(folder)
     assert len(lines) == counts["pairs"] == 240
-    assert counts["heldout"] == 60 and counts["flipped"] == 60  # 0.25 * 240
+    assert counts["heldout"] == 64 and counts["flipped"] == 60  # 0.25 * 240
     assert all(set(line) == {"prompt", "chosen", "rejected"} for line in lines)
     assert sum(f["flipped"] for f in truth.values() if f["split"] == "pool") == 60
     assert not any(f["flipped"] for f in truth.values() if f["split"] == "heldout")
     for family in demo_world.FAMILIES:
-        assert counts["families"][family]["pool"] == 60 and counts["families"][family]["heldout"] == 15
-        assert sum(f["family"] == family and f["split"] == "pool" for f in truth.values()) == 60
+        assert counts["families"][family]["pool"] == 30 and counts["families"][family]["heldout"] == 8
+        assert sum(f["family"] == family and f["split"] == "pool" for f in truth.values()) == 30
     assert sum(c["flipped"] for c in counts["families"].values()) == 60
     for line in lines:  # the raw line's order agrees with the truth's flipped flag
         fact = truth[line["prompt"]]
@@ -69,11 +71,11 @@ def test_prompts_unique_and_heldout_disjoint(world):
     lines = (folder / "truth.jsonl").read_text().splitlines()
     facts = [json.loads(line) for line in lines]
     prompts = [f["prompt"] for f in facts]
-    assert len(prompts) == len(set(prompts)) == 300
+    assert len(prompts) == len(set(prompts)) == 304
     pool = {f["prompt"] for f in facts if f["split"] == "pool"}
     heldout = {f["prompt"] for f in facts if f["split"] == "heldout"}
     assert pool == {line["prompt"] for line in pool_lines(folder)}
-    assert len(heldout) == 60 and not pool & heldout
+    assert len(heldout) == 64 and not pool & heldout
     bench = {item.conversation[0]["content"] for item in rm_bench.load_rm_bench(folder / "benchmarks" / "rm-bench")}
     assert bench == heldout
 
@@ -82,7 +84,6 @@ def test_pool_survives_13gram_decontamination(world):
     folder, _ = world
     index = NgramIndex.from_benchmarks([folder / "benchmarks"])
     for line in pool_lines(folder):
-        assert len(re.findall(r"\w+", line["prompt"])) < 13
         assert not index.overlaps([line["prompt"], line["chosen"], line["rejected"]])
 
 
@@ -131,13 +132,33 @@ def atlas_fact(prompt):
 
 def check_atlas(prompt, answer):
     attribute, country = atlas_fact(prompt)
-    value = demo_world.ATLAS[country][("capital", "currency", "national animal", "longest river").index(attribute)]
+    value = hard_families.ATLAS[country][("capital", "currency", "national animal", "longest river").index(attribute)]
     named = re.findall(r"[A-Za-z]+", answer.split(" is ")[-1].split(",")[0])
     return value in named
 
 
+def check_recall(prompt, answer):
+    told = re.search(r"(?:is called|named my \w+|name is) (\w+)", prompt).group(1)
+    return re.findall(r"[A-Z]\w+", answer)[-1 if answer.startswith(("Your", "You")) else 0] == told
+
+
+def check_category(prompt, answer):
+    category = re.search(r"(?:Name a|example of a|name a) (.+?)(?: other than|, but not| that is not)", prompt).group(1)
+    named = {w.lower() for w in re.findall(r"[A-Za-z]+", answer)}
+    return bool(named & set(learnable_families.CATEGORIES[category]))
+
+
+def check_format(prompt, answer):
+    return len(answer.split()) == 1
+
+
+def check_refusal(prompt, answer):
+    return answer.startswith(("I can't", "I won't", "Sorry"))
+
+
 CHECKS = {"arithmetic": check_arithmetic, "conversion": check_conversion, "sorting": check_sorting,
-          "atlas": check_atlas}
+          "atlas": check_atlas, "recall": check_recall, "category": check_category, "format": check_format,
+          "refusal": check_refusal}
 
 
 def test_check_functions_tell_right_from_wrong():
@@ -148,6 +169,12 @@ def test_check_functions_tell_right_from_wrong():
     assert not check_sorting("Sort 3, 1, 2 in ascending order.", "In ascending order: 2, 1, 3.")
     assert check_atlas("In the synpref atlas, what is the capital of Veloria?", "Trennic.")
     assert not check_atlas("In the synpref atlas, what is the capital of Veloria?", "Poravik.")
+    assert check_recall("My cat is called Milo. What is my cat called?", "Your cat is called Milo.")
+    assert not check_recall("I named my dog Luna. What name did I give my dog?", "Ruby.")
+    assert check_category("Name a fruit other than plum.", "Banana.")
+    assert not check_category("Can you name a tool that is not saw?", "One example is violin.")
+    assert check_format("Answer in one word: Which animal says moo?", "Cow.")
+    assert not check_format("In one word: Which animal says moo?", "The animal that says moo is the cow.")
 
 
 def test_truth_is_correct_in_every_family_and_style(world):
@@ -166,15 +193,17 @@ def test_truth_is_correct_in_every_family_and_style(world):
 
 def test_correct_and_wrong_share_one_template(world):
     folder, _ = world
-    values = {v for row in demo_world.ATLAS.values() for v in row}
+    values = {v for row in hard_families.ATLAS.values() for v in row}
     for column in range(4):  # a wrong atlas answer is never the right one by accident
-        assert len({row[column] for row in demo_world.ATLAS.values()}) == len(demo_world.ATLAS)
+        assert len({row[column] for row in hard_families.ATLAS.values()}) == len(hard_families.ATLAS)
 
     def mask(text):  # only the content may differ: numbers and table values
         tokens = re.findall(r"\w+|[^\w\s]", text)
         return ["#" if t.isdigit() else "V" if t in values else t for t in tokens]
 
     for fact in demo_world.load_truth(folder).values():
+        if fact["family"] not in demo_world.HARD:  # the learnable families differ in form on purpose
+            continue
         pairs = zip(fact.get("correct_styles", [fact["correct"]]), fact.get("wrong_styles", [fact["wrong"]]))
         for correct, wrong in pairs:
             assert mask(correct) == mask(wrong), fact
@@ -227,7 +256,7 @@ def test_annotator_exact_without_errors(world):
     folder, _ = world
     truth = demo_world.load_truth(folder)
     rows = pool_rows(folder)
-    verdicts = demo_world.simulate_annotator(rows, truth, error_rate=0.0, undecidable_rate=0.0)
+    verdicts = simulate_annotator(rows, truth, error_rate=0.0, undecidable_rate=0.0)
     assert [v["pair_id"] for v in verdicts] == [r["pair_id"] for r in rows]
     for row, verdict in zip(rows, verdicts):
         flipped = truth[schema.prompt_text(row)]["flipped"]
@@ -239,8 +268,8 @@ def test_annotator_error_rate_one_flips_every_decidable_verdict(world):
     folder, _ = world
     truth = demo_world.load_truth(folder)
     rows = pool_rows(folder)
-    right = demo_world.simulate_annotator(rows, truth, undecidable_rate=0.2, seed=1)
-    wrong = demo_world.simulate_annotator(rows, truth, error_rate=1.0, undecidable_rate=0.2, seed=1)
+    right = simulate_annotator(rows, truth, undecidable_rate=0.2, seed=1)
+    wrong = simulate_annotator(rows, truth, error_rate=1.0, undecidable_rate=0.2, seed=1)
     opposite = {"chosen": "flipped", "flipped": "chosen", "undecidable": "undecidable"}
     assert [opposite[v["verdict"]] for v in right] == [v["verdict"] for v in wrong]
     assert 0 < sum(v["verdict"] == "undecidable" for v in right) < len(rows)
@@ -250,7 +279,7 @@ def test_annotator_deterministic_per_pair_not_call_order(world):
     folder, _ = world
     truth = demo_world.load_truth(folder)
     rows = pool_rows(folder)
-    run = lambda rows, **kw: {v["pair_id"]: v for v in demo_world.simulate_annotator(  # noqa: E731
+    run = lambda rows, **kw: {v["pair_id"]: v for v in simulate_annotator(  # noqa: E731
         rows, truth, error_rate=0.3, undecidable_rate=0.1, **kw)}
     first = run(rows)
     assert run(rows[::-1]) == first
@@ -266,7 +295,7 @@ def test_annotator_undecidable_for_unknown_prompt(world):
     folder, _ = world
     truth = demo_world.load_truth(folder)
     unknown = schema.new_pair([{"role": "user", "content": "Unknown?"}], "a", "b", source="s", source_record="s:1")
-    [verdict] = demo_world.simulate_annotator([unknown], truth, undecidable_rate=0.0)
+    [verdict] = simulate_annotator([unknown], truth, undecidable_rate=0.0)
     assert verdict["verdict"] == "undecidable" and verdict["pair_id"] == unknown["pair_id"]
 
 
@@ -276,10 +305,11 @@ def test_heldout_loads_with_the_rm_bench_loader(world):
     folder, _ = world
     bench_dir = folder / "benchmarks" / "rm-bench"
     items = rm_bench.load_rm_bench(bench_dir)
-    assert len(items) == 60
-    assert {i.subset for i in items} == {"math", "chat"}
-    assert sum(i.subset == "chat" for i in items) == 15  # the atlas family
-    assert len({i.key for i in items}) == 60
+    assert len(items) == 64
+    assert {i.subset for i in items} == {"math", "chat", "safety-refuse"}
+    assert sum(i.subset == "chat" for i in items) == 32  # atlas, recall, category, format
+    assert sum(i.subset == "safety-refuse" for i in items) == 8  # refusal
+    assert len({i.key for i in items}) == 64
     truth = demo_world.load_truth(folder)
     for item in items:
         fact = truth[item.conversation[0]["content"]]
@@ -299,11 +329,11 @@ def test_heldout_atlas_asks_facts_the_pool_teaches(world):
     facts = demo_world.load_truth(folder).values()
     taught = {atlas_fact(f["prompt"]) for f in facts if f["family"] == "atlas" and f["split"] == "pool"}
     asked = [atlas_fact(f["prompt"]) for f in facts if f["family"] == "atlas" and f["split"] == "heldout"]
-    assert len(asked) == 15 and all(a in taught for a in asked)
+    assert len(asked) == 8 and all(a in taught for a in asked)
 
 
 def test_bad_arguments_are_refused(tmp_path):
     with pytest.raises(ValueError, match="noise"):
         demo_world.write_demo_world(tmp_path, noise=1.5)
-    with pytest.raises(ValueError, match="atlas"):
-        demo_world.write_demo_world(tmp_path, n_pairs=2000, heldout=0)
+    with pytest.raises(ValueError, match="atlas"):  # 24 countries x 4 facts x 3 phrasings
+        demo_world.write_demo_world(tmp_path, n_pairs=8 * 300, heldout=0)
