@@ -72,7 +72,7 @@ def standalone(model: str, settings: dict, reqs: list[dict]) -> dict:
         p = json.loads(r["question_params"])
         structured = p.pop("structured_outputs", None)
         params.append(SamplingParams(**p, structured_outputs=StructuredOutputsParams(**structured) if structured else None))
-    outputs = llm.chat([r["messages"] for r in reqs], params, use_tqdm=False)
+    outputs = llm.chat([json.loads(r["messages_json"]) for r in reqs], params, use_tqdm=False)
     done = time.time()
     return {"engine_start_s": ready - started, "generate_s": done - ready, "total_s": done - started,
             "answers": [o.outputs[0].text for o in outputs]}

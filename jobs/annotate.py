@@ -258,8 +258,9 @@ def main(cfg: DictConfig) -> dict:
     if stats["records_in"] != n_in:
         stats["reconcile"]["ok"] = False
         stats["reconcile"]["problems"].append(f"{n_in} pairs read but {stats['records_in']} rows written")
+    stats["result"] = annotation_line(stats, elapsed)
     print(format_table(stats))
-    print(annotation_line(stats, elapsed))
+    print(stats["result"])
     return run.finish(stats)
 
 

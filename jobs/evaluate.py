@@ -156,8 +156,11 @@ def main(cfg: DictConfig) -> dict:
     storage.write_text(storage.join(output, "results.md"), report)
     print(report.split("\n## ")[0])
     print(f"{len(items)} items ({responses} responses) in {seconds:.1f} s; {output}/results.md")
+    headline = ", ".join(f"{name} {m['score']:.1f}" for name, m in metrics.items()
+                         if isinstance(m, dict) and isinstance(m.get("score"), (int, float)))
     run.finish({"seconds": round(seconds, 2), "items": len(items), "responses": responses, "truncated": truncated,
-                "retried_requests": retried, "missing": sorted(missing)})
+                "retried_requests": retried, "missing": sorted(missing),
+                "result": f"{len(items)} items scored: {headline or 'no benchmark score'}"})
     return results
 
 

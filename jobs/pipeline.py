@@ -24,12 +24,12 @@ import urllib.request
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
 from synpref.record import storage  # noqa: E402
-from synpref.runner import runs, steps  # noqa: E402
+from synpref.runner import console, runs, steps  # noqa: E402
 from synpref.runner.errors import JobError  # noqa: E402
 from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 from synpref.verification.waiting import ensure_verdicts  # noqa: E402
@@ -54,12 +54,15 @@ class StepLog:
     """Every step every invocation ran, with its wall time (output/step_times.json): the report's
     pipeline time when the run was resumed or re-run in pieces."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, planned: int):
         self.path, self.invocation = path, time.strftime("%Y-%m-%dT%H:%M:%S")
+        self.planned, self.count = planned, 0
 
-    def step(self, job: str, settings, output: str, where: str) -> dict:
+    def step(self, job: str, settings, output: str, where: str, what: str) -> dict:
         started = time.time()
-        stats = steps.run_job(job, settings, output=output, where=where)
+        self.count += 1
+        label = f"[{self.count:>2}/{self.planned}] {what}"
+        stats = steps.run_job(job, settings, output=output, where=where, label=label)
         times = storage.read_json(self.path) if storage.exists(self.path) else []
         times.append({"invocation": self.invocation, "job": job, "output": output,
                       "seconds": round(time.time() - started, 1)})
@@ -76,24 +79,27 @@ def write_world(cfg: DictConfig, folder: str) -> dict:
         from synpref.demo.world import write_demo_world
 
         w = cfg.world
-        counts = write_demo_world(folder, n_pairs=w.pairs, noise=w.noise, heldout=w.heldout, seed=w.seed)
+        counts = write_demo_world(folder, n_pairs=w.pairs, noise=w.noise, heldout=w.heldout, seed=w.seed,
+                                  families=w.families)
         if w.broken_rows:  # one input line of every broken kind: pre-processing quarantines each with its reason
             Path(folder, "raw", "broken.jsonl").write_bytes(b"\n".join(line for line, _ in BROKEN_ROWS) + b"\n")
             counts["broken_rows"] = len(BROKEN_ROWS)
         return counts
 
-    return runs.once(folder, runs.config_fingerprint(dict(cfg.world)), write)
+    return runs.once(folder, runs.config_fingerprint(OmegaConf.to_container(cfg.world)), write)
 
 
 def seed_gold(cfg: DictConfig, log: StepLog, pool: str, folder: str, world: str | None) -> str:
     """D_gold before Stage 1: gold_seed pool pairs verified by humans (objective, low-controversiality first)."""
     export, verdicts, merged = (storage.join(folder, n) for n in ("export", "verdicts", "gold"))
     log.step("verify", steps.merged(cfg.verify, {"action": "export", "data": {"input": pool, "output": export},
-                                                 "export": {"n": cfg.gold_seed}}), export, "verify")
+                                                 "export": {"n": cfg.gold_seed}}), export, "verify",
+             "D_gold seed: pairs exported for people to verify")
     ensure_verdicts(export, verdicts, waiting="The seed of D_gold", simulate_truth=world,
                     error_rate=cfg.human.error_rate, undecidable_rate=cfg.human.undecidable_rate, seed=cfg.world.seed)
     log.step("verify", steps.merged(cfg.verify, {"action": "import", "data": {"exported": export, "output": merged},
-                                                 "verdicts": verdicts, "gold": {"existing": None}}), merged, "verify")
+                                                 "verdicts": verdicts, "gold": {"existing": None}}), merged, "verify",
+             "D_gold seed: the verdicts in")
     return storage.join(merged, "pairs")
 
 
@@ -109,10 +115,13 @@ def serve_and_evaluate(cfg: DictConfig, log: StepLog, model: str, folder: str, w
     url = f"http://{http.host}:{http.port}"
     print(f"\n=== serve_rm {model} at {url}", flush=True)
     command, config_folder, temporary = steps.write_step_config("serve_rm", serve, folder, where="serve")
-    server = subprocess.Popen(command, cwd=steps.REPO)
+    quiet = {} if console.verbose() else {"stdout": open(steps.log_path(folder, "serve_rm"), "w"),
+                                          "stderr": subprocess.STDOUT}
+    server = subprocess.Popen(command, cwd=steps.REPO, **quiet)
     try:
         wait_healthy(server, url, cfg.serve_start_timeout_s)
-        log.step("evaluate", steps.merged(settings, {"server": {"url": url}}), folder, "evaluate")
+        log.step("evaluate", steps.merged(settings, {"server": {"url": url}}), folder, "evaluate",
+                 "evaluate the served curated RM over HTTP")
     finally:
         server.terminate()
         try:
@@ -142,11 +151,14 @@ def wait_healthy(server: subprocess.Popen, url: str, timeout_s: float) -> None:
 @exits_with_status
 def main(cfg: DictConfig) -> dict:
     steps.check_blocks("pipeline", cfg)
+    console.set_verbose(cfg.verbose)
     run = JobRun.start(cfg, job="pipeline", output=cfg.output, check=check_config)
     if run.done:
         return run.stats
     output, started = run.output, time.time()
-    log = StepLog(storage.join(output, "step_times.json"))
+    log = StepLog(storage.join(output, "step_times.json"), planned_steps(cfg))
+    print(f"synpref pipeline -> {output}\nEach step's full output is in its folder's job.log (verbose=true shows it "
+          "here).", flush=True)
     steps.shared_cluster(cfg.ray.address, cfg.ray.num_cpus)
     world = None
     if cfg.world.enabled:
@@ -160,12 +172,12 @@ def main(cfg: DictConfig) -> dict:
     pre_settings = steps.merged(cfg.preprocess, {"data": {"input": raw, "output": pre}})
     if benchmarks:  # the demo's held-out pairs must not leak into training
         pre_settings = steps.merged(pre_settings, {"decontam": {"benchmarks": benchmarks}})
-    log.step("preprocess", pre_settings, pre, "preprocess")
+    log.step("preprocess", pre_settings, pre, "preprocess", "preprocess: parse, drop, decontaminate, dedup")
 
     pool = storage.join(output, "pool")
     log.step("annotate", steps.merged(cfg.attributes, {
         "data": {"input": storage.join(pre, "pairs", "status=kept"), "output": pool},
-        "judging": {"enabled": False}}), pool, "attributes")
+        "judging": {"enabled": False}}), pool, "attributes", "attributes of every pair (vLLM)")
     pool_pairs = storage.join(pool, "pairs")
 
     gold = seed_gold(cfg, log, pool_pairs, storage.join(output, "gold-seed"), world)
@@ -174,33 +186,42 @@ def main(cfg: DictConfig) -> dict:
     human = steps.merged(cfg.stage1.get("human", {}), {"simulate": world, "error_rate": cfg.human.error_rate,
                                                        "undecidable_rate": cfg.human.undecidable_rate})
     s1 = log.step("stage1", steps.merged(cfg.stage1, {
-        "data": {"pool": pool_pairs, "gold": gold}, "output": stage1, "human": human}), stage1, "stage1")
+        "data": {"pool": pool_pairs, "gold": gold}, "output": stage1, "human": human}), stage1, "stage1",
+        f"Stage 1: {cfg.stage1.get('iterations') or steps.job_config('stage1', {}).iterations} iteration(s) of "
+        "train, retrieve, judge, verify")
 
     stage2 = storage.join(output, "stage2")
     s2 = log.step("stage2", steps.merged(cfg.stage2, {
         "data": {"pool": pool_pairs, "gold": s1["gold"], "silver": s1["silver"]}, "best_rm": s1["best_rm"],
-        "output": stage2}), stage2, "stage2")
+        "output": stage2}), stage2, "stage2", "Stage 2: gold RM, score the pool, judge the unsure, keep rule")
 
     # the paper's ablation: final RMs trained the same way on each training set (curated is the one served)
     sets = training_sets(cfg, output, pre, stage2, world)
     final = {name: log.step("train_rm", steps.merged(cfg.final_rm, {
         "output": storage.join(output, "final_rm", name), "data": {"train": path, "validation": s1["gold"]}}),
-        storage.join(output, "final_rm", name), "final_rm") for name, path in sets.items()}
+        storage.join(output, "final_rm", name), "final_rm", f"final RM on the {name} pairs")
+        for name, path in sets.items()}
     heldout = None
     if world:  # every final RM on the held-out truth, one scoring pass
         heldout = storage.join(output, "heldout_scored")
         log.step("score", steps.merged(cfg.heldout_score, {
             "data": {"input": storage.join(world, "heldout", "pairs"), "output": heldout},
             "models": [{"name": name, "path": stats["model"]} for name, stats in final.items()]}),
-            heldout, "heldout_score")
+            heldout, "heldout_score", "every final RM on the held-out truth")
     results = serve_and_evaluate(cfg, log, final[CURATED]["model"], storage.join(output, "evaluate"), world)
 
     from synpref.curation.report import build_report
+    from synpref.curation.report_markdown import terminal_summary
 
     report = build_report(output=output, world=world, s1=s1, s2=s2, final=final, heldout=heldout, results=results,
                           seconds=time.time() - started, step_times=log.times())
-    print("\n" + report["markdown"])
+    print("\n" + terminal_summary(report) + f"\nThe whole report: {storage.join(output, 'report.md')}")
     return run.finish({"report": storage.join(output, "report.md"), "plots": report["plots"]})
+
+
+def planned_steps(cfg: DictConfig) -> int:
+    finals = 1 + (3 if cfg.ablation.enabled else 0) - (1 if cfg.ablation.enabled and not cfg.world.enabled else 0)
+    return 6 + finals + (1 if cfg.world.enabled else 0) + 1
 
 
 def training_sets(cfg: DictConfig, output: str, pre: str, stage2: str, world: str | None) -> dict[str, str]:

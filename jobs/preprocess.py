@@ -1,6 +1,7 @@
 """Pre-process raw preference data into clean pairs, as a Ray Data job (DESIGN.md section 1).
 
-Reads:  data.input  -- JSONL / JSON / Parquet files in the formats of synpref.preprocess.formats
+Reads:  data.input  -- JSONL / JSON / Parquet files, datasets save_to_disk folders or hub datasets
+                       (hf://datasets/<org>/<name>, data.hub.config/split) in the formats of synpref.preprocess.formats
 Writes: data.output/pairs/status=kept|dropped|quarantined/  (PAIR_SCHEMA, every input row accounted for)
         data.output/stats.json, config.yaml, _SUCCESS       (synpref.runner.runs)
 Steps:  parse -> binarize -> require_responses -> decontaminate (13-gram) -> dedup (global, exact)
@@ -24,7 +25,7 @@ from synpref.preprocess.batch import STAGES, PreprocessBatch  # noqa: E402
 from synpref.preprocess.decontam import NgramIndex  # noqa: E402
 from synpref.preprocess.dedup import ShardedSeenKeys  # noqa: E402
 from synpref.preprocess.formats import BINARIZE_STRATEGIES  # noqa: E402
-from synpref.preprocess.readers import read_raw_records  # noqa: E402
+from synpref.preprocess.readers import find_record_files, read_raw_records  # noqa: E402
 from synpref.record import storage  # noqa: E402
 from synpref.record.counts import format_table, outcome_counts, summary  # noqa: E402
 from synpref.runner import runs  # noqa: E402
@@ -54,6 +55,8 @@ def main(cfg: DictConfig) -> dict:
                        extra={"input": inputs, "benchmarks": benchmarks})
     if run.done:
         return run.stats
+    # hub datasets are fetched (or, offline, found in the cache) before Ray starts: a bad name fails fast
+    files = find_record_files(inputs, hub=OmegaConf.to_container(cfg.data.hub))
     ray.init(address=cfg.ray.address, num_cpus=runs.local_num_cpus(cfg.ray.address, cfg.ray.num_cpus),
              log_to_driver=True)
     started = time.time()
@@ -65,7 +68,7 @@ def main(cfg: DictConfig) -> dict:
               f"({ngram_index.hashes.nbytes / 1e6:.1f} MB) from {benchmarks}")
     seen_keys = ShardedSeenKeys(cfg.dedup.shards) if cfg.dedup.enabled else None
 
-    raw = read_raw_records(inputs, lines_per_block=cfg.lines_per_block)
+    raw = read_raw_records(files, lines_per_block=cfg.lines_per_block)
     pairs = raw.map_batches(
         PreprocessBatch,
         fn_constructor_kwargs=dict(limits=OmegaConf.to_container(cfg.data.limits), binarize=cfg.data.binarize,
@@ -84,9 +87,11 @@ def main(cfg: DictConfig) -> dict:
     stats = summary(outcome_counts(pairs_path), STAGES)
     stats.update(seconds=round(elapsed, 2), records_per_second=round(stats["records_in"] / max(elapsed, 1e-9), 1),
                  dedup_state=seen_keys.sizes() if seen_keys else None)
+    totals = stats["totals"]
+    stats["result"] = (f"{stats['records_in']} records -> {totals['kept']} pairs kept, {totals['dropped']} dropped, "
+                       f"{totals['quarantined']} quarantined ({stats['records_per_second']:.0f} records/s)")
     print(format_table(stats))
-    print(f"{stats['records_in']} records in {elapsed:.1f} s ({stats['records_per_second']:.0f}/s); "
-          f"kept pairs: {pairs_path}/status=kept")
+    print(f"{stats['result']}; kept pairs: {pairs_path}/status=kept")
     return run.finish(stats, log=lambda w: w.log({f"{row['stage']}/{k}": row[k] for row in stats["stages"]
                                                    for k in ("in", "kept")}))
 

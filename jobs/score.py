@@ -109,6 +109,8 @@ def main(cfg: DictConfig) -> dict:
     names = [m.name for m in cfg.models]
     stats = score_stats(input_counts, pairs_path, names, elapsed)
     stats.update(backend=cfg.backend)
+    stats["result"] = (f"{stats['pairs_scored']} pairs scored by {', '.join(names)} ({stats['pairs_per_second']} "
+                       f"pairs/s), {stats['totals']['quarantined']} quarantined")
     print(format_table(stats))
     print(format_models(stats["models"]))
     print(f"{stats['pairs_scored']} pairs scored by {len(names)} model(s) in {elapsed:.1f} s "

@@ -40,7 +40,7 @@ from synpref.curation.stage1 import (best_iteration, grown_silver, is_verified_s
 from synpref.record import storage  # noqa: E402
 from synpref.record.ops import p_of, pair_key  # noqa: E402
 from synpref.record.pairs_io import kept_path, pairs_dataset, read_pairs, write_pairs  # noqa: E402
-from synpref.runner import runs, steps  # noqa: E402
+from synpref.runner import console, runs, steps  # noqa: E402
 from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 from synpref.verification.waiting import ensure_verdicts  # noqa: E402
 
@@ -193,6 +193,7 @@ def iteration(cfg: DictConfig, i: int, it: str, gold: str, silver: str, pool: tu
 @exits_with_status
 def main(cfg: DictConfig) -> dict:
     steps.check_blocks("stage1", cfg)
+    console.set_verbose(cfg.verbose)
     run = JobRun.start(cfg, job="stage1", output=cfg.output, check=check_config, clear_on_overwrite=True)
     if run.done:
         return run.stats
@@ -223,6 +224,8 @@ def main(cfg: DictConfig) -> dict:
     stats = {"iterations": len(metrics), "metrics": metrics, "best_iteration": best["iteration"],
              "best_rm": best["rm"], "best_gold_accuracy": best["gold_accuracy"], "gold": gold, "silver": silver,
              "gold_pairs": len(read_pairs(gold)), "silver_pairs": len(read_pairs(silver))}
+    stats["result"] = (f"{len(metrics)} iteration(s): D_gold {stats['gold_pairs']} pairs, D_silver "
+                       f"{stats['silver_pairs']}, best RM's gold accuracy {best['gold_accuracy']:.3f}")
     print(format_metrics(metrics))
     print(f"best RM: iteration {best['iteration']} (gold accuracy {best['gold_accuracy']:.3f}) {best['rm']}\n"
           f"D_gold {stats['gold_pairs']} pairs: {gold}\nD_silver {stats['silver_pairs']} pairs: {silver}")

@@ -37,7 +37,7 @@ from synpref.record.counts import by_status_and_reason, outcome_counts  # noqa: 
 from synpref.record.ops import pair_key  # noqa: E402
 from synpref.record.pairs_io import kept_path, read_pairs  # noqa: E402
 from synpref.record.schema import DROPPED, KEPT, QUARANTINED, to_table  # noqa: E402
-from synpref.runner import runs, steps  # noqa: E402
+from synpref.runner import console, runs, steps  # noqa: E402
 from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 
 BEST, GOLD = "best", "gold"
@@ -66,6 +66,7 @@ def by_confidence(batch: pa.Table, *, margin: float, want_unconfident: bool) -> 
 @exits_with_status
 def main(cfg: DictConfig) -> dict:
     steps.check_blocks("stage2", cfg)
+    console.set_verbose(cfg.verbose)
     run = JobRun.start(cfg, job="stage2", output=cfg.output, check=check_config, clear_on_overwrite=True)
     if run.done:
         return run.stats
@@ -140,6 +141,8 @@ def main(cfg: DictConfig) -> dict:
              "reconcile": {"ok": rows_out - flipped_in == n_in,
                            "problems": [] if rows_out - flipped_in == n_in else
                            [f"{n_in} pairs in but {rows_out - flipped_in} decided rows out"]}}
+    stats["result"] = (f"{n_in} pairs in: kept {stats['kept']}, dropped {stats['dropped']}, quarantined "
+                       f"{stats['quarantined']}; {n_unsure} judged; +{flipped_in} flipped")
     print(format_rules(stats))
     return run.finish(stats)
 

@@ -151,6 +151,8 @@ def main(cfg: DictConfig) -> dict:
     print(f"best val_accuracy {best_metrics['val_accuracy']:.3f} at step {best_metrics['step']}; "
           f"pairs truncated {state['overflow']['truncated']}, dropped as too long {state['overflow']['dropped']}; "
           f"model: {model_dir}")
+    stats["result"] = (f"{n_train} pairs, {state['step']} steps; best validation accuracy "
+                       f"{best_metrics['val_accuracy']:.3f} (step {best_metrics['step']})")
     return run.finish(stats, track=False)  # the rank-0 worker keeps the wandb run
 
 

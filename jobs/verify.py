@@ -46,7 +46,7 @@ from synpref.runner.errors import BadConfig, JobError, WaitingForHumans  # noqa:
 from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 from synpref.verification.export import SELECTED, write_argilla, write_label_studio, write_worksheet  # noqa: E402
 from synpref.verification.merge import STAGE, merge_into_existing, merge_verdicts  # noqa: E402
-from synpref.verification.order import human_protocol, order_key  # noqa: E402
+from synpref.verification.order import ORDERS, human_protocol, order_key  # noqa: E402
 from synpref.verification.verdicts import VERDICTS, read_verdicts, verdict_files  # noqa: E402
 
 ACTIONS = ("export", "import")
@@ -61,6 +61,8 @@ def check_config(cfg: DictConfig) -> list[str]:
     if cfg.action == "export":
         if not cfg.data.input:
             problems.append("data.input: give the Parquet pairs to verify, e.g. data.input=out/ann/pairs")
+        if cfg.export.order not in ORDERS:
+            problems.append(f"export.order={cfg.export.order!r}: choose from {list(ORDERS)}")
         if cfg.export.n < 1:
             problems.append(f"export.n={cfg.export.n}: export at least 1 pair")
         unknown = [f for f in cfg.export.formats if f not in FORMATS]
@@ -83,7 +85,7 @@ def both_ids(row: dict) -> set[str]:
             pair_id(row["conversation"], row["rejected"], row["chosen"])}
 
 
-def pick(paths, n: int, seed: int, skip_ids: set[str], include_gold: bool) -> tuple[list[str], dict]:
+def pick(paths, n: int, seed: int, skip_ids: set[str], include_gold: bool, order: str) -> tuple[list[str], dict]:
     """The first n pair_ids in verification order, reading the ordering columns only (bounded heap)."""
     heap, in_heap, counts = [], set(), dict(rows_read=0, not_kept=0, gold=0, already_gold=0, duplicate=0)
     datasets = [pairs_dataset(path) for path in storage.as_list(paths)]
@@ -101,7 +103,7 @@ def pick(paths, n: int, seed: int, skip_ids: set[str], include_gold: bool) -> tu
             elif row["pair_id"] in in_heap:
                 counts["duplicate"] += 1
             else:
-                item = (tuple(-x for x in order_key(row, seed)), row["pair_id"])  # heap[0]: the latest in order
+                item = (tuple(-x for x in order_key(row, seed, order)), row["pair_id"])  # heap[0]: the latest in order
                 if len(heap) < n:
                     heapq.heappush(heap, item)
                     in_heap.add(row["pair_id"])
@@ -116,7 +118,8 @@ def pick(paths, n: int, seed: int, skip_ids: set[str], include_gold: bool) -> tu
 def export(cfg: DictConfig, output: str) -> dict:
     existing = read_pairs(cfg.gold.existing, status=None) if cfg.gold.existing else []
     skip_ids = set() if cfg.export.include_gold else {i for row in existing for i in both_ids(row)}
-    ids, counts = pick(cfg.data.input, cfg.export.n, cfg.export.seed, skip_ids, cfg.export.include_gold)
+    ids, counts = pick(cfg.data.input, cfg.export.n, cfg.export.seed, skip_ids, cfg.export.include_gold,
+                       cfg.export.order)
     if not ids:
         raise BadConfig([f"data.input={cfg.data.input}: no pair to verify ({counts})"], job="verify")
     rows, seen = [], set()
@@ -125,7 +128,7 @@ def export(cfg: DictConfig, output: str) -> dict:
         if wanted and row["pair_id"] not in seen:
             seen.add(row["pair_id"])
             rows.append(row)
-    rows.sort(key=lambda row: order_key(row, cfg.export.seed))
+    rows.sort(key=lambda row: order_key(row, cfg.export.seed, cfg.export.order))
 
     protocol = human_protocol(load_protocol(cfg.protocol), rows)
     storage.write_text(storage.join(output, "protocol.md"), f"# Verification protocol\n\n{protocol}\n")
@@ -142,7 +145,8 @@ def export(cfg: DictConfig, output: str) -> dict:
     stats = {"action": "export", **counts, "exported": len(rows),
              "by_objectivity": dict(Counter(str(r["objectivity"]) for r in rows)),
              "by_controversiality": dict(Counter(str(r["controversiality"]) for r in rows)),
-             "files": [p.rsplit("/", 1)[-1] for p in written] + ["protocol.md", SELECTED]}
+             "files": [p.rsplit("/", 1)[-1] for p in written] + ["protocol.md", SELECTED],
+             "result": f"{len(rows)} of {counts['candidates']} candidate pairs exported for verification"}
     print(f"{len(rows)} of {counts['candidates']} candidate pairs exported to {output} "
           f"(read {counts['rows_read']}: skipped not kept {counts['not_kept']}, gold {counts['gold']}, "
           f"already in gold.existing {counts['already_gold']}, duplicate {counts['duplicate']})")
@@ -204,6 +208,8 @@ def import_verdicts(cfg: DictConfig, output: str, where: str, exported: str) -> 
     }
     stats["reconcile"]["problems"] += [f"{name}: {a} != {b}" for name, (a, b) in checks.items() if a != b]
     stats["reconcile"]["ok"] = not stats["reconcile"]["problems"]
+    stats["result"] = (f"D_gold {len(gold_out)} pairs ({stats['chosen']} chosen, {stats['flipped']} flipped, "
+                       f"{stats['undecidable']} undecidable of {stats['pairs_verified']} verified now)")
     print_import(stats)
     return stats
 

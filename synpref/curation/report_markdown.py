@@ -93,6 +93,16 @@ def ablation_tables(report: dict) -> list[str]:
     return lines
 
 
+def terminal_summary(report: dict) -> str:
+    """The demo's last screen: the verdict, the stage and ablation tables, the plots."""
+    lines = [report["verdict"], ""]
+    if report.get("truth"):
+        lines += stage_tables(report["truth"])[4:4 + 2 + len(report["truth"]["stages"])] + [""]
+    lines += ablation_tables(report)[2:]
+    lines += ["Plots: " + ", ".join(report["plots"]) if report["plots"] else "Plots: none (a storage URI output)"]
+    return "\n".join(lines)
+
+
 def markdown(report: dict) -> str:
     lines = ["# synpref curation report", "", report["verdict"], ""]
     if report.get("truth"):

@@ -70,13 +70,13 @@ def write_jsonl(path: Path, rows) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
-def tasks(n_pairs: int, heldout: int, rng: random.Random) -> tuple[list[Task], list[Task]]:
+def tasks(n_pairs: int, heldout: int, rng: random.Random, families=FAMILIES) -> tuple[list[Task], list[Task]]:
     """The pool's and the held-out tasks, every family evenly, every prompt distinct."""
     pool: list[Task] = []
     held: list[Task] = []
     seen: set[str] = set()
-    parts = len(FAMILIES)
-    for family, n_pool, n_held in zip(FAMILIES, split_evenly(n_pairs, parts), split_evenly(heldout, parts)):
+    parts = len(families)
+    for family, n_pool, n_held in zip(families, split_evenly(n_pairs, parts), split_evenly(heldout, parts)):
         if family == "atlas":
             pool_part, held_part = atlas_tasks(n_pool, n_held, rng)
             seen.update(t.prompt for t in pool_part + held_part)
@@ -95,20 +95,25 @@ def pair_row(prompt: str, chosen: str, rejected: str, source: str, index: int) -
                            source_record=f"{source}:{index}")
 
 
-def write_demo_world(folder, n_pairs: int = 200, noise: float = 0.25, heldout: int = 64, seed: int = 0) -> dict:
+def write_demo_world(folder, n_pairs: int = 200, noise: float = 0.25, heldout: int = 64, seed: int = 0,
+                     families=None) -> dict:
     """Write the pool, the truth, the held-out pairs and RM-Bench files, and the ceiling's pairs
-    under folder; return the counts: pairs, flipped, heldout, and per family {"pool", "flipped", "heldout"}."""
+    under folder; return the counts: pairs, flipped, heldout, and per family {"pool", "flipped", "heldout"}.
+    `families`: the families to mix (default all eight, in FAMILIES' order)."""
+    families = tuple(families or FAMILIES)
     if n_pairs < 0 or heldout < 0:
         raise ValueError(f"n_pairs={n_pairs}, heldout={heldout}: both must be >= 0")
     if not 0.0 <= noise <= 1.0:
         raise ValueError(f"noise={noise}: the share of flipped labels must be in [0, 1]")
+    if set(families) - set(FAMILIES) or len(set(families)) != len(families):
+        raise ValueError(f"families={list(families)}: choose distinct families from {list(FAMILIES)}")
     folder = Path(folder)
     rng = random.Random(seed)
-    pool, held = tasks(n_pairs, heldout, rng)
+    pool, held = tasks(n_pairs, heldout, rng, families)
     flipped = set(rng.sample(range(n_pairs), round(noise * n_pairs)))
 
     counts = {"pairs": n_pairs, "flipped": len(flipped), "heldout": heldout,
-              "families": {f: {"pool": 0, "flipped": 0, "heldout": 0} for f in FAMILIES}}
+              "families": {f: {"pool": 0, "flipped": 0, "heldout": 0} for f in families}}
     raw, truth, ceiling = [], [], []
     for i, task in enumerate(pool):
         style = rng.randrange(2)  # short or sentence form, the same for both responses

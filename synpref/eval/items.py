@@ -121,7 +121,28 @@ def data_files(path: str | Path, *, pattern: str = "*", recursive: bool = False)
 
 
 def hub_rows(hub_id: str, split: str) -> list[dict]:
-    """Rows of a Hugging Face hub dataset split, via the optional ``datasets`` package."""
+    """Rows of a Hugging Face hub dataset split.
+
+    ``hf://datasets/<org>/<name>[@<revision>][/<path>]``, the naming pre-processing's ``data.input`` takes, goes
+    through the same resolution (synpref.preprocess.hub: the README's configs, the hub's layouts, the synpref
+    cache, HF_HUB_OFFLINE); a bare id ("org/name") through the optional ``datasets`` package, as before."""
+    if hub_id.startswith("hf://"):
+        import gzip
+
+        from synpref.preprocess.hub import hub_dataset_files
+
+        rows = []
+        for file in hub_dataset_files(hub_id, split=split, key="hub_id"):
+            if not file.endswith(".gz"):
+                rows += _read_file(Path(file))
+                continue
+            with gzip.open(file, "rt", encoding="utf-8") as f:  # compressed JSONL, or one compressed JSON list
+                text = f.read()
+            if file.endswith(".json.gz"):
+                rows += json.loads(text)
+            else:
+                rows += [json.loads(line) for line in text.splitlines() if line.strip()]
+        return rows
     try:
         import datasets  # imported here: only hub loading needs it
     except ImportError as error:

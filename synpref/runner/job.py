@@ -30,7 +30,7 @@ from synpref.runner import runs
 from synpref.runner.errors import BadConfig, CountsDoNotReconcile, JobError
 from synpref.runner.tracking import init_wandb
 
-EXECUTION_KEYS = ("overwrite", "ray", "wandb")
+EXECUTION_KEYS = ("overwrite", "ray", "wandb", "verbose")
 
 
 def exits_with_status(main: Callable) -> Callable:

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError
 
 from synpref.record import storage
+from synpref.runner import console
 from synpref.runner.errors import BadConfig, StepFailed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,22 +108,46 @@ def write_step_config(job: str, settings: dict | DictConfig, output: str, *, whe
     return command, folder, temporary
 
 
-def run_job(job: str, settings: dict | DictConfig, *, output: str, where: str | None = None) -> dict:
+def log_path(output: str, name: str) -> str:
+    """Where a step's output goes: <output>/<name>.log, or a file in the temp folder for a URI output."""
+    if storage.is_uri(output):
+        return os.path.join(tempfile.gettempdir(), f"synpref-{name}-{os.getpid()}-{int(time.time())}.log")
+    os.makedirs(storage.absolute(output), exist_ok=True)
+    return os.path.join(storage.absolute(output), f"{name}.log")
+
+
+def run_job(job: str, settings: dict | DictConfig, *, output: str, where: str | None = None,
+            label: str | None = None) -> dict:
     """Run jobs/<job>.py on conf/<job>.yaml + settings; return the stats.json it wrote to `output`.
 
-    Raises StepFailed naming the job, its command and its exit status when it fails."""
+    The step's output goes to <output>/job.log and the terminal shows one line for it (synpref.runner.console),
+    or, with SYNPREF_VERBOSE=1, everything. Raises StepFailed naming the job, its command and its exit
+    status when it fails."""
     command, folder, temporary = write_step_config(job, settings, output, where=where)
-    print(f"\n=== {job} -> {output}", flush=True)
-    started = time.time()
     try:
-        result = subprocess.run(command, cwd=REPO)
+        if console.verbose():
+            print(f"\n=== {job} -> {output}", flush=True)
+            returncode = subprocess.run(command, cwd=REPO).returncode
+        else:
+            log = log_path(output, "job")
+            line = console.StepLine(label or f"{job} -> {output}", log, job=job)
+            with open(log, "w") as sink:
+                child = subprocess.Popen(command, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT)
+                while child.poll() is None:
+                    line.tick()
+                    time.sleep(1.0)
+            returncode = child.returncode
+            if returncode:
+                line.failed(returncode)
     finally:
         if temporary:
             shutil.rmtree(folder, ignore_errors=True)
-    if result.returncode:
-        raise StepFailed(job, result.returncode, command)
-    print(f"=== {job} done in {time.time() - started:.0f} s", flush=True)
-    return storage.read_json(storage.join(output, "stats.json"))
+    if returncode:
+        raise StepFailed(job, returncode, command)
+    stats = storage.read_json(storage.join(output, "stats.json"))
+    if not console.verbose():
+        line.done(stats.get("result"))
+    return stats
 
 
 def shared_cluster(address: str | None, num_cpus: int | None) -> None:
@@ -132,5 +157,6 @@ def shared_cluster(address: str | None, num_cpus: int | None) -> None:
     from synpref.runner import runs
 
     if not ray.is_initialized():
-        ray.init(address=address, num_cpus=runs.local_num_cpus(address, num_cpus))
+        quiet = {} if console.verbose() else {"logging_level": "WARNING", "log_to_driver": False}
+        ray.init(address=address, num_cpus=runs.local_num_cpus(address, num_cpus), **quiet)
     os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address

@@ -257,7 +257,7 @@ def train_func(config: dict) -> None:
                 engine.backward(loss)
                 engine.step()
                 for key, value in (("real", batch.real_tokens), ("computed", batch.computed_tokens),
-                                   ("padded", batch.padded_tokens), ("loss_sum", float(loss)), ("loss_n", 1)):
+                                   ("padded", batch.padded_tokens), ("loss_sum", loss.item()), ("loss_n", 1)):
                     window[key] += value
             state["step"] += 1
             state["step_in_epoch"] += 1

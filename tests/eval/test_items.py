@@ -114,3 +114,38 @@ def test_a_malformed_data_file_names_the_file_and_the_field(tmp_path):
     jsonl.write_text('{"prompt": "cut off')
     with pytest.raises(ValueError, match=r"filtered\.jsonl: not valid JSON"):
         load_rewardbench(jsonl.parent)
+
+
+def test_hub_uris_go_through_the_hub_resolution_not_datasets(tmp_path, monkeypatch):
+    # the naming data.input takes: resolved in the synpref cache ($SYNPREF_CACHE/hub), laid out as
+    # huggingface_hub lays it out, offline; `datasets` is never imported
+    import gzip
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from synpref.runner.errors import BadConfig
+
+    rows = [json.loads(line) for line in (FIXTURES / "rewardbench2" / "test.jsonl").read_text().splitlines()]
+    repo = tmp_path / "hub" / "datasets--allenai--reward-bench-2"
+    snapshot = repo / "snapshots" / ("ab" * 20)
+    (snapshot / "data").mkdir(parents=True)
+    (snapshot / "README.md").write_text("---\nconfigs:\n- config_name: default\n  data_files:\n"
+                                        "  - split: test\n    path: data/test-*\n---\n")
+    parquet = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows[:3]), parquet)
+    (snapshot / "data" / "test-00000-of-00002.parquet").write_bytes(parquet.getvalue())
+    (snapshot / "data" / "test-00001-of-00002.jsonl.gz").write_bytes(
+        gzip.compress("".join(json.dumps(row) + "\n" for row in rows[3:]).encode()))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("ab" * 20)
+    monkeypatch.setenv("SYNPREF_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setitem(sys.modules, "datasets", None)
+
+    items = load_rewardbench2(hub_id="hf://datasets/allenai/reward-bench-2")
+    assert [item.key for item in items] == [item.key for item in load_rewardbench2(FIXTURES / "rewardbench2")]
+    with pytest.raises(BadConfig, match="hub_id=hf://datasets/allenai/reward-bench-2: config default has no split "
+                                         "'filtered'; its splits: test"):
+        load_rewardbench2(hub_id="hf://datasets/allenai/reward-bench-2", split="filtered")

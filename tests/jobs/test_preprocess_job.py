@@ -86,3 +86,55 @@ def test_bad_settings_name_the_key(tmp_path):
     proc = run_job("preprocess.py", f"data.input={tmp_path}", f"data.output={tmp_path / 'o'}",
                    env={"SYNPREF_BENCHMARKS": ""})
     assert proc.returncode != 0 and "SYNPREF_BENCHMARKS" in proc.stderr
+
+
+@pytest.mark.e2e
+def test_a_hub_dataset_from_the_local_hub_cache_offline(tmp_path):
+    """data.input=hf://datasets/<org>/<name> read from a huggingface_hub cache laid out in tmp_path (as
+    `hf download` leaves it) with HF_HUB_OFFLINE=1: the README's default config, its train split only."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    commit = "c0ffee" * 6 + "c0ff"
+    repo = tmp_path / "cache" / "hub" / "datasets--synpref-test--prefs"
+    snapshot = repo / "snapshots" / commit
+    (snapshot / "data").mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    (snapshot / "README.md").write_text("---\nconfigs:\n- config_name: default\n  data_files:\n"
+                                        "  - split: train\n    path: data/train-*\n"
+                                        "  - split: test\n    path: data/test-*\n---\n")
+    conversational = [{"chosen": [{"role": "user", "content": f"What is {i} + {i}?"},
+                                  {"role": "assistant", "content": str(2 * i)}],
+                       "rejected": [{"role": "user", "content": f"What is {i} + {i}?"},
+                                    {"role": "assistant", "content": str(2 * i + 1)}]} for i in range(6)]
+    pq.write_table(pa.Table.from_pylist(conversational), snapshot / "data" / "train-00000-of-00002.parquet")
+    plain = [{"prompt": f"Name {i} colours.", "chosen": "Red and blue.", "rejected": "Seven."} for i in range(4)]
+    lines = [json.dumps(row) for row in plain + plain[:1]] + ['{"prompt": "broken']  # one duplicate, one bad line
+    (snapshot / "data" / "train-00001-of-00002.jsonl").write_text("\n".join(lines) + "\n")
+    pq.write_table(pa.Table.from_pylist(conversational[:2]), snapshot / "data" / "test-00000-of-00001.parquet")
+    env = {"SYNPREF_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+
+    out = tmp_path / "out"
+    proc = run_job("preprocess.py", "data.input=hf://datasets/synpref-test/prefs", f"data.output={out}",
+                   "decontam.enabled=false", "ray.num_cpus=2", env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "hf://datasets/synpref-test/prefs: config default, split train: 2 files" in proc.stdout
+    stats = json.loads((out / "stats.json").read_text())
+    stages = {row["stage"]: row for row in stats["stages"]}
+    assert stats["records_in"] == 6 + 5 + 1  # the train split's records; the test split is not read
+    assert stages["parse"]["quarantined"] == {"bad_json": 1}
+    assert stages["dedup"]["dropped"] == {"duplicate": 1}
+    assert stats["totals"]["kept"] == 10
+    for row in stats["stages"]:
+        assert row["in"] == row["kept"] + sum(row["dropped"].values()) + sum(row["quarantined"].values())
+    assert stats["reconcile"]["ok"]
+    kept = read(out, "kept").to_pylist()
+    assert sorted(r["chosen"] for r in kept) == sorted([str(2 * i) for i in range(6)] + ["Red and blue."] * 4)
+    assert all(f"/snapshots/{commit}/data/train-" in r["source_record"] for r in kept)
+
+    absent = run_job("preprocess.py", "data.input=hf://datasets/synpref-test/absent", f"data.output={tmp_path / 'o2'}",
+                     "decontam.enabled=false", env=env)
+    assert absent.returncode == 2
+    assert "cannot get hub dataset synpref-test/absent: offline (HF_HUB_OFFLINE=1)" in absent.stderr
+    assert "hf download --repo-type dataset synpref-test/absent --local-dir DIR" in absent.stderr
