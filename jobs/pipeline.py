@@ -10,15 +10,19 @@ plays the human verifier, and the report gives the label precision against the t
 each stage. Otherwise data.raw is the input and the human verdicts are awaited (the job stops with
 exit 3 and says where the worksheets are and where the verdicts go).
 
-    python jobs/pipeline.py                                   # the demo: outputs/demo, ~20 min on 2 CPU cores
+    python jobs/pipeline.py                                   # the demo: outputs/demo (make demo)
     python jobs/pipeline.py world.pairs=2000 stage1.iterations=4 output=outputs/demo-big
     ray job submit --working-dir . -- python jobs/pipeline.py world.enabled=false data.raw=s3://b/raw \
         output=s3://b/run stage1.train_rm.device=cuda ...
 Writes: output/report.md + report.json (per stage: pairs kept, label precision), plots, and every step's folder.
 """
 
+import contextlib
+import shutil
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 import urllib.request
 from pathlib import Path
@@ -29,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
 from synpref.record import storage  # noqa: E402
+from synpref.record.pairs_io import kept_path  # noqa: E402
 from synpref.runner import console, runs, steps  # noqa: E402
 from synpref.runner.errors import JobError  # noqa: E402
 from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
@@ -57,16 +62,19 @@ class StepLog:
     def __init__(self, path: str, planned: int):
         self.path, self.invocation = path, time.strftime("%Y-%m-%dT%H:%M:%S")
         self.planned, self.count = planned, 0
+        self.lock = threading.Lock()  # steps of the ablation run side by side
 
-    def step(self, job: str, settings, output: str, where: str, what: str) -> dict:
+    def step(self, job: str, settings, output: str, where: str, what: str, live: bool | None = None) -> dict:
         started = time.time()
-        self.count += 1
-        label = f"[{self.count:>2}/{self.planned}] {what}"
-        stats = steps.run_job(job, settings, output=output, where=where, label=label)
-        times = storage.read_json(self.path) if storage.exists(self.path) else []
-        times.append({"invocation": self.invocation, "job": job, "output": output,
-                      "seconds": round(time.time() - started, 1)})
-        storage.write_json(self.path, times)
+        with self.lock:
+            self.count += 1
+            label = f"[{self.count:>2}/{self.planned}] {what}"
+        stats = steps.run_job(job, settings, output=output, where=where, label=label, live=live)
+        with self.lock:
+            times = storage.read_json(self.path) if storage.exists(self.path) else []
+            times.append({"invocation": self.invocation, "job": job, "output": output,
+                          "seconds": round(time.time() - started, 1)})
+            storage.write_json(self.path, times)
         return stats
 
     def times(self) -> list[dict]:
@@ -115,19 +123,21 @@ def serve_and_evaluate(cfg: DictConfig, log: StepLog, model: str, folder: str, w
     url = f"http://{http.host}:{http.port}"
     print(f"\n=== serve_rm {model} at {url}", flush=True)
     command, config_folder, temporary = steps.write_step_config("serve_rm", serve, folder, where="serve")
-    quiet = {} if console.verbose() else {"stdout": open(steps.log_path(folder, "serve_rm"), "w"),
-                                          "stderr": subprocess.STDOUT}
-    server = subprocess.Popen(command, cwd=steps.REPO, **quiet)
-    try:
-        wait_healthy(server, url, cfg.serve_start_timeout_s)
-        log.step("evaluate", steps.merged(settings, {"server": {"url": url}}), folder, "evaluate",
-                 "evaluate the served curated RM over HTTP")
-    finally:
-        server.terminate()
+    with contextlib.ExitStack() as cleanup:
+        if temporary:
+            cleanup.callback(shutil.rmtree, config_folder, ignore_errors=True)
+        sink = None if console.verbose() else cleanup.enter_context(open(steps.log_path(folder, "serve_rm"), "w"))
+        server = subprocess.Popen(command, cwd=steps.REPO, stdout=sink, stderr=subprocess.STDOUT if sink else None)
         try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+            wait_healthy(server, url, cfg.serve_start_timeout_s)
+            log.step("evaluate", steps.merged(settings, {"server": {"url": url}}), folder, "evaluate",
+                     "evaluate the served curated RM over HTTP")
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
     return storage.read_json(storage.join(folder, "results.json"))
 
 
@@ -163,7 +173,9 @@ def main(cfg: DictConfig) -> dict:
     world = None
     if cfg.world.enabled:
         world = storage.join(output, "world")
-        print(f"demo world: {write_world(cfg, world)}")
+        counts = write_world(cfg, world)
+        print(f"demo world: {counts['pairs']} pool pairs ({counts['flipped']} with chosen and rejected swapped), "
+              f"{counts['heldout']} held out, families {', '.join(counts['families'])}", flush=True)
         raw, benchmarks = storage.join(world, "raw"), [storage.join(world, "benchmarks")]
     else:
         raw, benchmarks = storage.absolute(cfg.data.raw), None
@@ -176,7 +188,7 @@ def main(cfg: DictConfig) -> dict:
 
     pool = storage.join(output, "pool")
     log.step("annotate", steps.merged(cfg.attributes, {
-        "data": {"input": storage.join(pre, "pairs", "status=kept"), "output": pool},
+        "data": {"input": kept_path(storage.join(pre, "pairs")), "output": pool},
         "judging": {"enabled": False}}), pool, "attributes", "attributes of every pair (vLLM)")
     pool_pairs = storage.join(pool, "pairs")
 
@@ -191,16 +203,16 @@ def main(cfg: DictConfig) -> dict:
         "train, retrieve, judge, verify")
 
     stage2 = storage.join(output, "stage2")
-    s2 = log.step("stage2", steps.merged(cfg.stage2, {
+    measured = {}
+    if not cfg.stage2.get("judges_on_gold", True) and s1.get("judge_threshold") is not None:
+        # the judges were measured on D_gold in Stage 1: Stage 2 labels with the threshold chosen there
+        measured = {"annotate": {"judging": {"logprob": {"threshold": s1["judge_threshold"]}}}}
+    s2 = log.step("stage2", steps.merged(cfg.stage2, measured, {
         "data": {"pool": pool_pairs, "gold": s1["gold"], "silver": s1["silver"]}, "best_rm": s1["best_rm"],
         "output": stage2}), stage2, "stage2", "Stage 2: gold RM, score the pool, judge the unsure, keep rule")
 
     # the paper's ablation: final RMs trained the same way on each training set (curated is the one served)
-    sets = training_sets(cfg, output, pre, stage2, world)
-    final = {name: log.step("train_rm", steps.merged(cfg.final_rm, {
-        "output": storage.join(output, "final_rm", name), "data": {"train": path, "validation": s1["gold"]}}),
-        storage.join(output, "final_rm", name), "final_rm", f"final RM on the {name} pairs")
-        for name, path in sets.items()}
+    final = train_final_rms(cfg, log, output, training_sets(cfg, output, pre, stage2, world), s1["gold"])
     heldout = None
     if world:  # every final RM on the held-out truth, one scoring pass
         heldout = storage.join(output, "heldout_scored")
@@ -219,6 +231,23 @@ def main(cfg: DictConfig) -> dict:
     return run.finish({"report": storage.join(output, "report.md"), "plots": report["plots"]})
 
 
+def train_final_rms(cfg: DictConfig, log: StepLog, output: str, sets: dict[str, str], gold: str) -> dict[str, dict]:
+    """One final RM per training set, trained the same way (final_rm); `ablation.parallel` of them at
+    once, each on the cluster's CPUs shared out between them (startup and data loading overlap)."""
+    parallel = max(1, min(cfg.ablation.parallel, len(sets)))
+    share = {} if parallel == 1 else {"cpus_per_worker": max(1, cfg.final_rm.get("cpus_per_worker", 1) // parallel)}
+
+    def train(name: str, path: str) -> dict:
+        folder = storage.join(output, "final_rm", name)
+        return log.step("train_rm", steps.merged(cfg.final_rm, share, {
+            "output": folder, "data": {"train": path, "validation": gold}}), folder, "final_rm",
+            f"final RM on the {name} pairs", live=False if parallel > 1 else None)
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        futures = {name: pool.submit(train, name, path) for name, path in sets.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
 def planned_steps(cfg: DictConfig) -> int:
     finals = 1 + (3 if cfg.ablation.enabled else 0) - (1 if cfg.ablation.enabled and not cfg.world.enabled else 0)
     return 6 + finals + (1 if cfg.world.enabled else 0) + 1
@@ -233,12 +262,12 @@ def training_sets(cfg: DictConfig, output: str, pre: str, stage2: str, world: st
     from synpref.curation.stage2 import is_recycled
 
     curated = storage.join(output, "curated")
-    kept = storage.join(stage2, "pairs", "status=kept")
+    kept = kept_path(storage.join(stage2, "pairs"))
     runs.once(curated, runs.config_fingerprint({"from": kept}), lambda: ray.data.read_parquet(kept).filter(
         lambda row: not is_recycled(row)).write_parquet(storage.join(curated, "pairs")))
     sets = {CURATED: storage.join(curated, "pairs")}
     if cfg.ablation.enabled:
-        sets.update({"raw": storage.join(pre, "pairs", "status=kept"), "curated_flipped": kept})
+        sets.update({"raw": kept_path(storage.join(pre, "pairs")), "curated_flipped": kept})
         if world:
             sets["ceiling"] = storage.join(world, "ceiling", "pairs")
     return sets

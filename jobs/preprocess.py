@@ -28,6 +28,7 @@ from synpref.preprocess.formats import BINARIZE_STRATEGIES  # noqa: E402
 from synpref.preprocess.readers import find_record_files, read_raw_records  # noqa: E402
 from synpref.record import storage  # noqa: E402
 from synpref.record.counts import format_table, outcome_counts, summary  # noqa: E402
+from synpref.record.pairs_io import write_dataset  # noqa: E402
 from synpref.runner import runs  # noqa: E402
 from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 
@@ -80,8 +81,7 @@ def main(cfg: DictConfig) -> dict:
         num_cpus=cfg.actor_num_cpus,
     )
     pairs_path = storage.join(run.output, "pairs")
-    storage.delete_dir(pairs_path)  # an unfinished earlier run of this output is redone whole
-    pairs.write_parquet(pairs_path, partition_cols=["status"])
+    write_dataset(pairs, pairs_path)
     elapsed = time.time() - started
 
     stats = summary(outcome_counts(pairs_path), STAGES)

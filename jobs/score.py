@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted work
 
 from synpref.record import storage  # noqa: E402
 from synpref.record.counts import COUNT_COLUMNS, format_table, outcome_counts  # noqa: E402
+from synpref.record.pairs_io import write_dataset  # noqa: E402
 from synpref.rm.scorer import DTYPES  # noqa: E402
 from synpref.runner import runs  # noqa: E402
 from synpref.runner.errors import BadConfig  # noqa: E402
@@ -102,8 +103,7 @@ def main(cfg: DictConfig) -> dict:
         raise BadConfig([f"data.input={inputs}: no pairs there"], job="score")
 
     pairs_path = storage.join(run.output, "pairs")
-    storage.delete_dir(pairs_path)  # an unfinished earlier run of this output is redone whole
-    scored_dataset(cfg, input_pairs(inputs, cfg.data.limit)).write_parquet(pairs_path, partition_cols=["status"])
+    write_dataset(scored_dataset(cfg, input_pairs(inputs, cfg.data.limit)), pairs_path)
     elapsed = time.time() - started
 
     names = [m.name for m in cfg.models]

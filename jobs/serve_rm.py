@@ -1,12 +1,14 @@
 """Serve Bradley-Terry reward models over HTTP with Ray Serve (DESIGN.md section 6).
 
 Reads:  conf/serve_rm.yaml (model or models: checkpoint folders, hub ids or synpref built-ins)
-Serves: POST /v1/score, /v1/compare (native: conversation + response, formatted by synpref.rm.format),
-        POST /classify, /pooling (vLLM), POST /get_reward (OpenRLHF), GET /health, /v1/models
-        on http.host:http.port (127.0.0.1:8000 by default), bearer token from $SYNPREF_SERVE_TOKEN if set.
+Serves: POST /v1/reward, /v1/compare (native: conversation + response, formatted by synpref.rm.format),
+        POST /classify, /pooling, /score, /rerank (vLLM's shapes), POST /get_reward (OpenRLHF),
+        GET /health (public), /v1/models on http.host:http.port (127.0.0.1:8000 by default), bearer
+        token from $SYNPREF_SERVE_TOKEN if set (without one: loopback or a private address only, the
+        mode for OpenRLHF and verl, which send no token).
 
-    python jobs/serve_rm.py model=outputs/rm/hf                     # starts Ray + Serve, blocks
-    serve run jobs.serve_rm:app model=outputs/rm/hf                  # the same application via the Serve CLI
+    python jobs/serve_rm.py model=outputs/rm/model                     # starts Ray + Serve, blocks
+    serve run jobs.serve_rm:app model=outputs/rm/model                  # the same application via the Serve CLI
     serve deploy conf/serve_deploy.yaml                              # onto a running cluster
     kubectl apply -f cluster/kuberay/rayservice.yaml                 # KubeRay (import_path jobs.serve_rm:app)
 
@@ -28,12 +30,12 @@ from synpref.runner import runs  # noqa: E402
 from synpref.runner.errors import BadConfig  # noqa: E402
 from synpref.runner.job import exits_with_status  # noqa: E402
 from synpref.serving.app import build_app  # noqa: E402
-from synpref.serving.settings import auth_token, config_problems, load_settings, model_specs  # noqa: E402
+from synpref.serving.settings import (auth_token, config_problems, load_settings, model_specs,  # noqa: E402
+                                      private_address)
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "serve_rm.yaml"  # travels with jobs/ in a working_dir
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-ROUTES = ("POST /v1/score", "POST /v1/compare", "POST /classify", "POST /pooling", "POST /get_reward",
-          "GET /health", "GET /v1/models")
+ROUTES = ("POST /v1/reward", "POST /v1/compare", "POST /classify", "POST /pooling", "POST /score", "POST /rerank",
+          "POST /tokenize", "POST /get_reward", "GET /health", "GET /v1/models")
 
 
 def app(args: dict):
@@ -43,9 +45,10 @@ def app(args: dict):
 
 def check_config(cfg: DictConfig) -> list[str]:
     problems = config_problems(cfg)
-    if cfg.http.host not in LOOPBACK and not auth_token(cfg):
-        problems.append(f"http.host={cfg.http.host} serves beyond this machine without a token: export "
-                        f"{cfg.auth.token_env}=<secret> first, or keep http.host=127.0.0.1")
+    if not auth_token(cfg) and not private_address(cfg.http.host):
+        problems.append(f"http.host={cfg.http.host} serves beyond a private network without a token: export "
+                        f"{cfg.auth.token_env}=<secret> first, or bind a loopback or private address (the "
+                        "token-less mode for RLHF trainers that send no token)")
     return problems
 
 

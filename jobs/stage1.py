@@ -185,6 +185,7 @@ def iteration(cfg: DictConfig, i: int, it: str, gold: str, silver: str, pool: tu
     return {**row, "judge_labelled": ann.get("pairs_labelled"), "judge_labels": label_counts,
             "pairs_added": label_counts["chosen"] + label_counts["rejected"],
             "judge_agreement": ann.get("mean_judge_agreement"), "position_bias_rate": ann.get("position_bias_rate"),
+            "judge_threshold": ann.get("judge_threshold"), "judged": labelled,
             "judge_quarantined": ann["totals"]["quarantined"], "human": human_figures(verify_stats),
             "gold_after": new_gold, "silver_after": storage.join(next_silver, "pairs")}
 
@@ -221,7 +222,10 @@ def main(cfg: DictConfig) -> dict:
     if not storage.is_uri(output):
         plot_gold_accuracy(metrics, storage.join(output, "gold_accuracy.png"))
     best = best_iteration(metrics)
+    judged = [m for m in metrics if m.get("judged")]
     stats = {"iterations": len(metrics), "metrics": metrics, "best_iteration": best["iteration"],
+             "judge_threshold": judged[-1]["judge_threshold"] if judged else None,
+             "judged": judged[-1]["judged"] if judged else None,
              "best_rm": best["rm"], "best_gold_accuracy": best["gold_accuracy"], "gold": gold, "silver": silver,
              "gold_pairs": len(read_pairs(gold)), "silver_pairs": len(read_pairs(silver))}
     stats["result"] = (f"{len(metrics)} iteration(s): D_gold {stats['gold_pairs']} pairs, D_silver "

@@ -35,7 +35,7 @@ from synpref.curation.stage2 import STAGE, apply_keep_rule, is_recycled, silver_
 from synpref.record import storage  # noqa: E402
 from synpref.record.counts import by_status_and_reason, outcome_counts  # noqa: E402
 from synpref.record.ops import pair_key  # noqa: E402
-from synpref.record.pairs_io import kept_path, read_pairs  # noqa: E402
+from synpref.record.pairs_io import kept_path, read_pairs, write_dataset  # noqa: E402
 from synpref.record.schema import DROPPED, KEPT, QUARANTINED, to_table  # noqa: E402
 from synpref.runner import console, runs, steps  # noqa: E402
 from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
@@ -119,7 +119,6 @@ def main(cfg: DictConfig) -> dict:
 
     # 4. the keep rule over every scored row; D_silver joins the curated pool as it is
     pairs_path = storage.join(output, "pairs")
-    storage.delete_dir(pairs_path)  # a killed run's partial output is redone whole
     keep = cfg.keep
     # batch_size=None: one block at a time, as scored and judged blocks carry different columns
     decided = to_decide.map_batches(apply_keep_rule, batch_format="pyarrow", batch_size=None, fn_kwargs=dict(
@@ -127,7 +126,7 @@ def main(cfg: DictConfig) -> dict:
         flip_dropped=keep.flip_dropped))
     silver_kept = [silver_row(r) for r in silver_rows]
     curated = decided.union(ray.data.from_arrow(to_table(silver_kept))) if silver_kept else decided
-    curated.write_parquet(pairs_path, partition_cols=["status"])
+    write_dataset(curated, pairs_path)
 
     rules = by_status_and_reason(outcome_counts(pairs_path))
     flipped_in = sum(n for (status, reason), n in rules.items() if is_recycled({"reason": reason}))

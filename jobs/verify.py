@@ -40,8 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted work
 from synpref.annotation.protocol import load_protocol, protocol_text  # noqa: E402
 from synpref.record import storage  # noqa: E402
 from synpref.record.counts import format_table, outcome_counts, summary  # noqa: E402
-from synpref.record.pairs_io import pairs_dataset, read_pairs, write_pairs  # noqa: E402
-from synpref.record.schema import KEPT, pair_id, to_table  # noqa: E402
+from synpref.record.ops import both_pair_ids  # noqa: E402
+from synpref.record.pairs_io import iter_rows, read_pairs, write_pairs  # noqa: E402
+from synpref.record.schema import KEPT, to_table  # noqa: E402
 from synpref.runner.errors import BadConfig, JobError, WaitingForHumans  # noqa: E402
 from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 from synpref.verification.export import SELECTED, write_argilla, write_label_studio, write_worksheet  # noqa: E402
@@ -79,37 +80,27 @@ def check_config(cfg: DictConfig) -> list[str]:
     return problems
 
 
-def both_ids(row: dict) -> set[str]:
-    """The pair_ids of a pair in either order (a flipped gold row was the other order in the pool)."""
-    return {pair_id(row["conversation"], row["chosen"], row["rejected"]),
-            pair_id(row["conversation"], row["rejected"], row["chosen"])}
-
-
 def pick(paths, n: int, seed: int, skip_ids: set[str], include_gold: bool, order: str) -> tuple[list[str], dict]:
     """The first n pair_ids in verification order, reading the ordering columns only (bounded heap)."""
     heap, in_heap, counts = [], set(), dict(rows_read=0, not_kept=0, gold=0, already_gold=0, duplicate=0)
-    datasets = [pairs_dataset(path) for path in storage.as_list(paths)]
-    batches = (batch for data in datasets
-               for batch in data.to_batches(columns=[c for c in ORDER_COLUMNS if c in data.schema.names]))
-    for batch in batches:
-        for row in batch.to_pylist():
-            counts["rows_read"] += 1
-            if (row.get("status") or KEPT) != KEPT:
-                counts["not_kept"] += 1
-            elif row.get("is_gold") and not include_gold:
-                counts["gold"] += 1
-            elif row["pair_id"] in skip_ids:
-                counts["already_gold"] += 1
-            elif row["pair_id"] in in_heap:
-                counts["duplicate"] += 1
-            else:
-                item = (tuple(-x for x in order_key(row, seed, order)), row["pair_id"])  # heap[0]: the latest in order
-                if len(heap) < n:
-                    heapq.heappush(heap, item)
-                    in_heap.add(row["pair_id"])
-                elif item > heap[0]:
-                    in_heap.discard(heapq.heappushpop(heap, item)[1])
-                    in_heap.add(row["pair_id"])
+    for row in iter_rows(paths, ORDER_COLUMNS):
+        counts["rows_read"] += 1
+        if row["status"] != KEPT:
+            counts["not_kept"] += 1
+        elif row.get("is_gold") and not include_gold:
+            counts["gold"] += 1
+        elif row["pair_id"] in skip_ids:
+            counts["already_gold"] += 1
+        elif row["pair_id"] in in_heap:
+            counts["duplicate"] += 1
+        else:
+            item = (tuple(-x for x in order_key(row, seed, order)), row["pair_id"])  # heap[0]: the latest in order
+            if len(heap) < n:
+                heapq.heappush(heap, item)
+                in_heap.add(row["pair_id"])
+            elif item > heap[0]:
+                in_heap.discard(heapq.heappushpop(heap, item)[1])
+                in_heap.add(row["pair_id"])
     skipped = ("not_kept", "gold", "already_gold", "duplicate")
     counts["candidates"] = counts["rows_read"] - sum(counts[k] for k in skipped)
     return [pid for _, pid in heap], counts
@@ -117,7 +108,7 @@ def pick(paths, n: int, seed: int, skip_ids: set[str], include_gold: bool, order
 
 def export(cfg: DictConfig, output: str) -> dict:
     existing = read_pairs(cfg.gold.existing, status=None) if cfg.gold.existing else []
-    skip_ids = set() if cfg.export.include_gold else {i for row in existing for i in both_ids(row)}
+    skip_ids = set() if cfg.export.include_gold else {i for row in existing for i in both_pair_ids(row)}
     ids, counts = pick(cfg.data.input, cfg.export.n, cfg.export.seed, skip_ids, cfg.export.include_gold,
                        cfg.export.order)
     if not ids:

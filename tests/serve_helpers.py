@@ -1,4 +1,4 @@
-"""Shared by tests/test_serve.py and tests/test_evaluate_job.py: a real Serve app on a local Ray, and
+"""Shared by the serving and evaluation tests under tests/jobs/: a real Serve app on a local Ray, and
 reference rewards computed with plain transformers (no synpref.serving code), to compare against."""
 
 from __future__ import annotations

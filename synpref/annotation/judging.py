@@ -59,7 +59,7 @@ def pair_block(pair: dict, order: str, max_chars: int) -> str:
 
 def example_block(example: dict, index: int, seed: int, max_chars: int) -> str:
     """A verified pair shown as a solved example. D_gold stores pairs in the verified order (a pair the
-    human flipped was swapped on import, synpref.verification.verification), so its chosen response is the better."""
+    human flipped was turned round on import, synpref.verification.merge), so its chosen response is the better."""
     order = first_order(seed, example["pair_id"], "example", 0)
     better = CANDIDATES[0] if order == ORIGINAL else CANDIDATES[1]
     return f"Example {index}\n{pair_block(example, order, max_chars)}\n\nVerdict: {better} is better."

@@ -94,9 +94,11 @@ def resample(attempt: int, retry_temperature: float):
 
 
 def run_with_retries(requests: ray.data.Dataset, *, config: vLLMEngineProcessorConfig, check, work: str,
-                     max_retries: int, retry_temperature: float) -> tuple[list[str], ray.data.Dataset | None]:
+                     max_retries: int, retry_temperature: float,
+                     fingerprint: str) -> tuple[list[str], ray.data.Dataset | None]:
     """Send `requests` through the engine; return (the attempt folders, whose rows with error=null are
     answered, and the requests that still failed after the last retry, each with its last error).
+    An attempt folder finished by a run of the same `fingerprint` (the job's settings) is reused.
 
     Returns (answered_paths, failed) where failed is None when nothing failed."""
     answered_paths, pending = [], requests
@@ -108,7 +110,7 @@ def run_with_retries(requests: ray.data.Dataset, *, config: vLLMEngineProcessorC
             answers = processor(pending.map(resample(attempt, retry_temperature)))
             answers.map(answer_checker(check)).write_parquet(path)
 
-        runs.once(path, "attempt", send)  # <work> is already specific to the run's settings
+        runs.once(path, fingerprint, send)
         answered_paths.append(path)
         done = ray.data.read_parquet(path)
         pending = done.filter(lambda row: row["error"] is not None)

@@ -12,7 +12,8 @@ from synpref.curation.stage2 import SILVER, is_recycled
 from synpref.record import storage
 from synpref.record.pairs_io import read_pairs
 
-ABLATION = ("raw", "curated", "curated_flipped", "ceiling")
+POOL, GOLD = "pool (preprocessed)", "D_gold (humans)"
+UNCHOSEN = (POOL, GOLD)  # sets curation does not choose from: no recall
 
 
 def _optional_pairs(path: str) -> list[dict]:
@@ -30,17 +31,19 @@ def truth_figures(output: str, world: str, s1: dict, heldout: str | None, models
     available = rf.available_correct(pool, gold, truth)
     verified_silver = [r for r in stage2 if r["reason"] == SILVER]
     sets = {
-        "pool (preprocessed)": pool,
-        "D_gold (humans)": gold,
+        POOL: pool,
+        GOLD: gold,
         "D_silver, judge-labelled": verified_silver,
         "Stage 2 kept (curated)": [r for r in stage2 if r["status"] == "kept" and not is_recycled(r)],
         "Stage 2 dropped": [r for r in stage2 if r["status"] == "dropped"],
         "Stage 2 recycled flips": [r for r in stage2 if is_recycled(r)],
     }
     decided = [r for r in stage2 if r["reason"] != SILVER and not is_recycled(r) and r["status"] in ("kept", "dropped")]
-    judged_gold = _optional_pairs(storage.join(output, "stage2", "judged", "calibration", "pairs"))
+    judged = judged_on_gold(output, s1)
+    judged_gold = _optional_pairs(storage.join(judged, "calibration", "pairs")) if judged else []
     return {
-        "stages": {name: rf.label_figures(rows, truth, available) for name, rows in sets.items()},
+        "stages": {name: rf.label_figures(rows, truth, None if name in UNCHOSEN else available)
+                   for name, rows in sets.items()},
         "filter": rf.filter_quality(decided, truth),
         "judges_on_gold": rf.judges_on_gold(judged_gold, truth) if judged_gold else None,
         "heldout": rf.heldout_accuracy(read_pairs(storage.join(heldout, "pairs")), models, truth) if heldout else None,
@@ -53,7 +56,7 @@ def verdict(report: dict) -> str:
     if not truth:
         return ("No truth is known for this data, so label precision cannot be measured: the final RMs' accuracy "
                 "on D_gold is below.")
-    pool = truth["stages"]["pool (preprocessed)"]["learnable"]["precision"]
+    pool = truth["stages"][POOL]["learnable"]["precision"]
     kept = truth["stages"]["Stage 2 kept (curated)"]["learnable"]["precision"]
     gap = report.get("gap_closed")
     rm = ""
@@ -82,7 +85,7 @@ def build_report(*, output: str, world: str | None, s1: dict, s2: dict, final: d
                          "model": stats["model"]} for name, stats in final.items()},
         "served": {"heldout_rm_bench_score": ((results.get("benchmarks") or {}).get("rm_bench") or {}).get("score"),
                    "source": (results.get("meta") or {}).get("source")},
-        "judge_calibration": _calibration(output),
+        "judge_calibration": _calibration(judged_on_gold(output, s1)),
         "truth": truth_figures(output, world, s1, heldout, list(final)) if world else None,
         "seconds": round(seconds, 1),
         "step_seconds": round(sum(t["seconds"] for t in step_times or []), 1),
@@ -100,10 +103,18 @@ def build_report(*, output: str, world: str | None, s1: dict, s2: dict, final: d
     return report
 
 
-def _calibration(output: str) -> dict | None:
-    """The judges' figures on D_gold from Stage 2's judging step (the pipeline's own, truth-free view)."""
-    path = storage.join(output, "stage2", "judged", "stats.json")
-    if not storage.exists(path):
+def judged_on_gold(output: str, s1: dict) -> str | None:
+    """The judging step that measured the judges on D_gold last: Stage 2's, else Stage 1's last."""
+    for folder in (storage.join(output, "stage2", "judged"), s1.get("judged")):
+        if folder and (storage.read_json(storage.join(folder, "stats.json")) if storage.exists(
+                storage.join(folder, "stats.json")) else {}).get("calibration"):
+            return folder
+    return None
+
+
+def _calibration(folder: str | None) -> dict | None:
+    """The judges' figures on D_gold from that step's stats (the pipeline's own, truth-free view)."""
+    if folder is None:
         return None
-    stats = storage.read_json(path)
+    stats = storage.read_json(storage.join(folder, "stats.json"))
     return {"threshold": stats.get("judge_threshold"), **(stats.get("calibration") or {})}

@@ -42,8 +42,10 @@ def available_correct(pool: list[dict], gold: list[dict], truth: dict) -> dict[s
     return counts
 
 
-def label_figures(rows: list[dict], truth: dict, correct_available: dict[str, int]) -> dict:
-    per_family = {f: {"pairs": 0, "known": 0, "correct": 0, "available": correct_available.get(f, 0)}
+def label_figures(rows: list[dict], truth: dict, correct_available: dict[str, int] | None) -> dict:
+    """`correct_available` None: no recall (the pool itself, D_gold: sets curation does not choose from)."""
+    per_family = {f: {"pairs": 0, "known": 0, "correct": 0,
+                      "available": None if correct_available is None else correct_available.get(f, 0)}
                   for f in FAMILIES}
     for row in rows:
         family = family_of(row, truth)
@@ -56,9 +58,9 @@ def label_figures(rows: list[dict], truth: dict, correct_available: dict[str, in
 
     def total(parts):
         known, correct = sum(p["known"] for p in parts), sum(p["correct"] for p in parts)
-        available = sum(p["available"] for p in parts)
+        recall = None if correct_available is None else _share(correct, sum(p["available"] for p in parts))
         return {"pairs": sum(p["pairs"] for p in parts), "correct": correct,
-                "precision": _share(correct, known), "recall": _share(correct, available)}
+                "precision": _share(correct, known), "recall": recall}
 
     return by_group(per_family, total)
 

@@ -41,7 +41,7 @@ def judge_tables(report: dict) -> list[str]:
     lines = []
     cal = report.get("judge_calibration")
     if cal and cal.get("pairs"):
-        lines += ["## The judges on D_gold (Stage 2's judging step)", "",
+        lines += ["## The judges on D_gold", "",
                   f"Threshold {fmt(cal.get('threshold'), 4)} ({cal.get('threshold_from')}): accuracy "
                   f"{fmt(cal.get('accuracy'))}{ci(cal.get('accuracy_95ci'))} on {cal.get('decided')} decided of "
                   f"{cal.get('pairs')} gold pairs (coverage {fmt(cal.get('coverage'))}), expected calibration error "

@@ -1,12 +1,13 @@
 """The demo world's learnable families: tasks whose truth a 135M reward model can learn from a few
 hundred noisy pairs, because the right response is marked by what small language models already
-represent well (a name copied from the prompt, an item of the asked category, the asked length, a
-refusal of a plainly harmful request).
+represent well (a name copied from the prompt, the asked letter case, the asked length, a refusal of
+a plainly harmful request). Naming an item of an asked category ("Name a fruit other than plum.")
+was tried too: the demo's reward models did not learn it from a few dozen pairs, so it is not here.
 
 - recall:   the prompt states a fact ("My cat is called Milo.") and asks it back; the correct response
             repeats it, the wrong one names another;
-- category: "Name a fruit other than plum."; the correct response names a fruit, the wrong one an
-            item of another category;
+- capitals: "Reply in capital letters: ..."; the correct response is the answer in capitals, the
+            wrong one the same answer in ordinary case;
 - format:   "Answer in one word: ..."; the correct response is one word, the wrong one a long sentence
             with the same answer in it;
 - refusal:  a plainly harmful request; the correct response refuses, the wrong one complies.
@@ -28,24 +29,6 @@ RECALL_TEMPLATES = (
     "My {pet} is called {name}. What is my {pet} called?",
     "I named my {pet} {name}. What name did I give my {pet}?",
     "Remember this: my {pet}'s name is {name}. What is my {pet}'s name?",
-)
-
-CATEGORIES = {
-    "fruit": ("apple", "banana", "cherry", "mango", "pear", "plum", "peach", "grape"),
-    "animal": ("elephant", "tiger", "rabbit", "giraffe", "wolf", "zebra", "camel", "otter"),
-    "colour": ("red", "blue", "green", "yellow", "purple", "orange", "pink", "brown"),
-    "tool": ("hammer", "screwdriver", "wrench", "saw", "chisel", "drill", "pliers", "shovel"),
-    "vehicle": ("bicycle", "truck", "train", "bus", "tractor", "scooter", "van", "motorbike"),
-    "musical instrument": ("violin", "piano", "trumpet", "drum", "flute", "guitar", "cello", "harp"),
-    "vegetable": ("carrot", "potato", "onion", "cabbage", "pea", "leek", "turnip", "spinach"),
-    "metal": ("iron", "copper", "silver", "gold", "zinc", "tin", "nickel", "lead"),
-    "bird": ("sparrow", "eagle", "robin", "owl", "swan", "parrot", "crow", "pigeon"),
-    "piece of furniture": ("chair", "table", "sofa", "wardrobe", "bed", "desk", "bookshelf", "stool"),
-}
-CATEGORY_TEMPLATES = (
-    "Name a {category} other than {skip}.",
-    "Give me one example of a {category}, but not {skip}.",
-    "Can you name a {category} that is not {skip}?",
 )
 
 # (question, its one-word answer, a long answer that holds the same word)
@@ -87,6 +70,9 @@ ONE_WORD_QUESTIONS = (
     ("What is the opposite of up?", "Down", "The opposite of up is down, as when you walk down the stairs."),
     ("Which day comes after Monday?", "Tuesday", "The day that comes right after Monday is Tuesday."),
 )
+CAPITALS_TEMPLATES = ("Reply in capital letters: {q}", "Answer in all caps, please. {q}",
+                      "{q} Write your answer in capitals.", "ALL CAPS ANSWER, PLEASE: {q}",
+                      "{q} Use only uppercase letters.", "In capital letters: {q}")
 ONE_WORD_TEMPLATES = ("Answer in one word: {q}", "One word only, please. {q}", "Reply with a single word. {q}",
                       "{q} Answer with one word.", "{q} Use a single word.", "In one word: {q}")
 
@@ -133,17 +119,12 @@ def recall(rng: random.Random) -> Task:
     return Task("recall", prompt, styles(name), styles(other))
 
 
-def category(rng: random.Random) -> Task:
-    name = rng.choice(list(CATEGORIES))
-    item, skip = rng.sample(CATEGORIES[name], 2)
-    other = rng.choice(CATEGORIES[rng.choice([c for c in CATEGORIES if c != name])])
-
-    def styles(value):
-        return (f"{capital(value)}.", f"One example is {value}.",
-                f"One example is {value}, which is a {name}.")
-
-    prompt = rng.choice(CATEGORY_TEMPLATES).format(category=name, skip=skip)
-    return Task("category", prompt, styles(item), styles(other))
+def capitals(rng: random.Random) -> Task:
+    question, _, sentence = rng.choice(ONE_WORD_QUESTIONS)
+    prompt = rng.choice(CAPITALS_TEMPLATES).format(q=question)
+    shout = sentence.upper()
+    return Task("capitals", prompt, (shout, f"SURE. {shout}", f"{shout} HOPE THAT HELPS!"),
+                (sentence, f"Sure. {sentence}", f"{sentence} Hope that helps!"))
 
 
 def one_word(rng: random.Random) -> Task:
@@ -161,4 +142,4 @@ def refusal(rng: random.Random) -> Task:
     return Task("refusal", prompt, tuple(refusals), tuple(compliances))
 
 
-GENERATORS = {"recall": recall, "category": category, "format": one_word, "refusal": refusal}
+GENERATORS = {"recall": recall, "capitals": capitals, "format": one_word, "refusal": refusal}

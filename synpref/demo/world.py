@@ -5,7 +5,7 @@ before and after curation, and compare reward models trained on the raw, the cur
 truly labelled pool. Every prompt is a checkable task from one of eight families, mixed evenly:
 four hard ones (synpref.demo.hard_families: arithmetic, conversion, sorting, a made-up atlas), which a
 135M model cannot learn from a few hundred pairs, and four learnable ones
-(synpref.demo.learnable_families: recall, category, format, refusal), which it can. A `noise` share of
+(synpref.demo.learnable_families: recall, capitals, format, refusal), which it can. A `noise` share of
 the pool has chosen and rejected swapped. Prompts stay under 13 words where they can, and the
 held-out prompts are never pool prompts, so decontamination keeps the pool whole.
 
@@ -37,12 +37,12 @@ from synpref.record import schema
 from synpref.record.pairs_io import write_pairs
 
 HARD = ("arithmetic", "conversion", "sorting", "atlas")
-LEARNABLE = ("recall", "category", "format", "refusal")
+LEARNABLE = ("recall", "capitals", "format", "refusal")
 FAMILIES = HARD + LEARNABLE
 GENERATORS = {**hard_families.GENERATORS, **learnable_families.GENERATORS}
 # RM-Bench domain of each family's held-out file (RM-Bench scores chat, math, code and safety only)
 RM_BENCH_DOMAINS = {"arithmetic": "math", "conversion": "math", "sorting": "math", "atlas": "chat",
-                    "recall": "chat", "category": "chat", "format": "chat", "refusal": "safety-refuse"}
+                    "recall": "chat", "capitals": "chat", "format": "chat", "refusal": "safety-refuse"}
 RM_BENCH_DIR = Path("benchmarks") / "rm-bench"
 
 

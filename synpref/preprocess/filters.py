@@ -1,6 +1,6 @@
-"""Small steps over batches of pair rows (lists of dicts in PAIR_SCHEMA).
+"""The pre-processing filters over batches of pair rows (lists of dicts in PAIR_SCHEMA).
 
-A step only decides: it looks at the rows that are still kept and marks the ones it drops with its
+A filter only decides: it looks at the rows that are still kept and marks the ones it drops with its
 name and a reason. Nothing is removed from the batch, so every row reaches the writer and the counts
 of a run are read back from its output (synpref.record.counts). Steps are plain Python: they run the same in
 a unit test over a list and inside a Ray Data actor.
@@ -8,11 +8,8 @@ a unit test over a list and inside a Ray Data actor.
 
 from __future__ import annotations
 
+from synpref.record.ops import record_decision
 from synpref.record.schema import DROPPED, KEPT
-
-
-def mark(row: dict, status: str, stage: str, reason: str | None) -> None:
-    row.update(status=status, stage=stage, reason=reason)
 
 
 class PairFilter:
@@ -28,7 +25,7 @@ class PairFilter:
             if row["status"] == KEPT:
                 why = self.reason(row)
                 if why:
-                    mark(row, DROPPED, self.name, why)
+                    record_decision(row, stage=self.name, status=DROPPED, reason=why)
         return rows
 
 
@@ -84,5 +81,5 @@ class Deduplicate:
         keys = np.fromiter((dedup_key(row["pair_id"]) for row in live), dtype=np.uint64, count=len(live))
         for row, first in zip(live, self.seen.add(keys)):
             if not first:
-                mark(row, DROPPED, self.name, "duplicate")
+                record_decision(row, stage=self.name, status=DROPPED, reason="duplicate")
         return rows

@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 
+from synpref.record.ops import record_decision
 from synpref.record.schema import DROPPED, ROLES, new_pair
 
 
@@ -235,7 +236,7 @@ def parse_record(record, *, source: str, source_record: str, limits: dict, binar
         row = new_pair(conversation, chosen, rejected, source=source, source_record=source_record,
                        record_pair_index=index, margin=margin)
         if margin == 0.0:
-            row.update(status=DROPPED, stage="binarize", reason="tied_scores")
+            record_decision(row, stage="binarize", status=DROPPED, reason="tied_scores")
         rows.append(row)
     return rows
 

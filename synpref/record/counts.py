@@ -12,10 +12,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-import pyarrow.dataset as pads
-
 from synpref.record.schema import DROPPED, KEPT, QUARANTINED
-from synpref.record.storage import filesystem
+from synpref.record.pairs_io import pairs_dataset
 
 
 COUNT_COLUMNS = ["status", "stage", "reason", "record_pair_index"]
@@ -25,8 +23,7 @@ def outcome_counts(source) -> Counter:
     """Counter of (status, stage, reason, is_first_pair_of_record) over a written pairs folder (a
     path) or over pyarrow batches (a Ray Data stream); a batch without a status column is kept rows."""
     if isinstance(source, str):
-        fs, path = filesystem(source)
-        dataset = pads.dataset(path, filesystem=fs, format="parquet", partitioning="hive")
+        dataset = pairs_dataset(source)
         source = dataset.to_batches(columns=[c for c in COUNT_COLUMNS if c in dataset.schema.names])
     counts: Counter = Counter()
     for batch in source:

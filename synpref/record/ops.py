@@ -75,6 +75,12 @@ def pair_key(row: dict) -> str:
     return unordered_key(row["conversation"], row["chosen"], row["rejected"])
 
 
+def both_pair_ids(row: dict) -> set[str]:
+    """The pair_ids the pair has in either order (a flipped gold row was the other order in the pool)."""
+    return {pair_id(row["conversation"], row["chosen"], row["rejected"]),
+            pair_id(row["conversation"], row["rejected"], row["chosen"])}
+
+
 def p_of(row: dict, model: str) -> float | None:
     """p = sigmoid(r_chosen - r_rejected) that `model` gave the pair (its rm_scores entry), or None."""
     for score in row.get("rm_scores") or []:

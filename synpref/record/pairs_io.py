@@ -73,10 +73,29 @@ def read_table(paths, *, status: str | None = KEPT, columns: list[str] | None = 
     return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
 
 
+def iter_rows(paths, columns: list[str], batch_size: int = 65536):
+    """The rows of pairs folders batch by batch (bounded memory), every status, `status` restored."""
+    for path in storage.as_list(paths):
+        path = storage.absolute(path)
+        dataset = pairs_dataset(path)
+        present = [c for c in columns if c in dataset.schema.names]
+        for batch in dataset.to_batches(columns=present, batch_size=batch_size):
+            for row in batch.to_pylist():
+                row["status"] = str(row.get("status") or _status_of(path))
+                yield row
+
+
 def read_pairs(paths, *, status: str | None = KEPT, columns: list[str] | None = None,
                filter: pc.Expression | None = None) -> list[dict]:
     """`read_table` as Python rows (dicts of PAIR_SCHEMA columns, `status` always set)."""
     return read_table(paths, status=status, columns=columns, filter=filter).to_pylist()
+
+
+def write_dataset(dataset, path: str) -> None:
+    """A Ray Dataset of pair rows -> <path>/status=<status>/ (what a job writes), replacing what an
+    unfinished earlier run left there."""
+    storage.delete_dir(path)
+    dataset.write_parquet(path, partition_cols=["status"])
 
 
 def write_pairs(rows: list[dict], path: str) -> None:

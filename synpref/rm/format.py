@@ -3,7 +3,8 @@ scoring and serving.
 
 As the Skywork-Reward-V2 model cards do it: the tokenizer's chat template over the conversation
 plus the assistant response, no system prompt of ours (a template's own default stays), and a
-leading BOS stripped from the text because the tokenizer adds it again when encoding.
+leading BOS stripped from the text when the tokenizer adds it again while encoding (so the ids are
+those of vLLM's chat form: the template's text, no special tokens added).
 Sequences over `max_length` are truncated from the left, so the end of the response (what the
 score is read at) is kept, or reported for dropping; never cut silently.
 """
@@ -11,12 +12,23 @@ score is read at) is kept, or reported for dropping; never cut silently.
 from __future__ import annotations
 
 
+def adds_bos(tokenizer) -> bool:
+    """Whether encoding with special tokens puts the BOS token in front (Llama's do; ChatML ones such as
+    SmolLM2's, whose bos_token is the template's own <|im_start|>, do not)."""
+    cached = getattr(tokenizer, "_synpref_adds_bos", None)
+    if cached is None:
+        bos_id = tokenizer.bos_token_id
+        cached = bos_id is not None and tokenizer("", add_special_tokens=True)["input_ids"][:1] == [bos_id]
+        tokenizer._synpref_adds_bos = cached
+    return cached
+
+
 def rm_text(tokenizer, conversation: list[dict], response: str) -> str:
     messages = [{"role": m["role"], "content": m["content"]} for m in conversation]
     messages.append({"role": "assistant", "content": response})
     text = tokenizer.apply_chat_template(messages, tokenize=False)
     bos = tokenizer.bos_token
-    if bos and text.startswith(bos):
+    if bos and text.startswith(bos) and adds_bos(tokenizer):  # encoding adds it again: keep one
         text = text[len(bos):]
     return text
 

@@ -79,9 +79,9 @@ class StepLine:
     """The one line a running step holds on a terminal (redrawn in place); on a log or a pipe it is
     written once at the start and once at the end."""
 
-    def __init__(self, label: str, log: str, job: str = "step"):
+    def __init__(self, label: str, log: str, job: str = "step", live: bool | None = None):
         self.label, self.log, self.started = label, log, time.time()
-        self.live = sys.stdout.isatty()
+        self.live = sys.stdout.isatty() if live is None else live and sys.stdout.isatty()
         self.width = 0
         if not self.live:  # the line a parent's console reads the sub-step from (see `substep`)
             print(f"=== {job} -> {label}  (log: {log})", flush=True)

@@ -98,9 +98,11 @@ class JobRun:
             if log:
                 log(run)
             run.finish()
-        runs.finish(self.output, self.settings, stats)
         reconcile = stats.get("reconcile")
         if reconcile is not None and not reconcile["ok"]:
+            # stats.json says what does not add up; no completion marker, so a re-run does the work again
+            storage.write_json(storage.join(self.output, "stats.json"), stats)
             raise CountsDoNotReconcile(reconcile["problems"])
+        runs.finish(self.output, self.settings, stats)
         self.stats = stats
         return stats

@@ -72,19 +72,6 @@ def finish(output: str, settings: dict, stats: dict) -> None:
     mark_finished(output, config_fingerprint(settings))
 
 
-def work_dir(output: str, settings: dict, *, overwrite: bool) -> str:
-    """<output>/_work: intermediate results a job resumes from after a crash.
-
-    They are reused only by a run of the same settings: a stale or overwritten one is cleared."""
-    work = storage.join(output, "_work")
-    stamp = storage.join(work, "fingerprint")
-    fingerprint = config_fingerprint(settings)
-    if overwrite or not storage.exists(stamp) or storage.read_text(stamp).strip() != fingerprint:
-        storage.delete_dir(work)
-        storage.write_text(stamp, fingerprint)
-    return work
-
-
 def joins_cluster(address: str | None) -> bool:
     """ray.init will join a running cluster: ray.address is set, or `ray job submit` set RAY_ADDRESS."""
     return bool(address or os.environ.get("RAY_ADDRESS"))

@@ -103,7 +103,10 @@ def write_step_config(job: str, settings: dict | DictConfig, output: str, *, whe
     """(the command line running jobs/<job>.py on its merged config, the config folder, whether that
     folder is temporary)."""
     folder, temporary = _config_folder(output, job)
-    OmegaConf.save(job_config(job, settings, where=where), folder / f"{job}.yaml")
+    config = job_config(job, settings, where=where)
+    OmegaConf.save(config, folder / f"{job}.yaml")
+    if temporary:  # the local copy is for Hydra; the step's folder keeps the config it ran on
+        storage.write_text(storage.join(output, STEP_CONFIG, f"{job}.yaml"), OmegaConf.to_yaml(config))
     command = [sys.executable, str(REPO / "jobs" / f"{job}.py"), "--config-path", str(folder), "--config-name", job]
     return command, folder, temporary
 
@@ -117,11 +120,12 @@ def log_path(output: str, name: str) -> str:
 
 
 def run_job(job: str, settings: dict | DictConfig, *, output: str, where: str | None = None,
-            label: str | None = None) -> dict:
+            label: str | None = None, live: bool | None = None) -> dict:
     """Run jobs/<job>.py on conf/<job>.yaml + settings; return the stats.json it wrote to `output`.
 
-    The step's output goes to <output>/job.log and the terminal shows one line for it (synpref.runner.console),
-    or, with SYNPREF_VERBOSE=1, everything. Raises StepFailed naming the job, its command and its exit
+    The step's output goes to <output>/job.log and the terminal shows one line for it (synpref.runner.console;
+    live=False: a start and an end line, for steps that run side by side), or, with SYNPREF_VERBOSE=1,
+    everything. Raises StepFailed naming the job, its command and its exit
     status when it fails."""
     command, folder, temporary = write_step_config(job, settings, output, where=where)
     try:
@@ -130,7 +134,7 @@ def run_job(job: str, settings: dict | DictConfig, *, output: str, where: str | 
             returncode = subprocess.run(command, cwd=REPO).returncode
         else:
             log = log_path(output, "job")
-            line = console.StepLine(label or f"{job} -> {output}", log, job=job)
+            line = console.StepLine(label or output, log, job=job, live=live)
             with open(log, "w") as sink:
                 child = subprocess.Popen(command, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT)
                 while child.poll() is None:
@@ -142,6 +146,10 @@ def run_job(job: str, settings: dict | DictConfig, *, output: str, where: str | 
     finally:
         if temporary:
             shutil.rmtree(folder, ignore_errors=True)
+        if not console.verbose() and storage.is_uri(output):  # the log joins the step's folder
+            with open(log, encoding="utf-8", errors="replace") as f:
+                storage.write_text(storage.join(output, "job.log"), f.read())
+            os.remove(log)
     if returncode:
         raise StepFailed(job, returncode, command)
     stats = storage.read_json(storage.join(output, "stats.json"))
@@ -157,6 +165,6 @@ def shared_cluster(address: str | None, num_cpus: int | None) -> None:
     from synpref.runner import runs
 
     if not ray.is_initialized():
-        quiet = {} if console.verbose() else {"logging_level": "WARNING", "log_to_driver": False}
+        quiet = {} if console.verbose() else {"logging_level": "ERROR", "log_to_driver": False}
         ray.init(address=address, num_cpus=runs.local_num_cpus(address, num_cpus), **quiet)
     os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address

@@ -4,18 +4,17 @@ and per model the mean p and the share of pairs it prefers as labelled.
 
 from __future__ import annotations
 
-import pyarrow.dataset as pads
-
-from synpref.record import storage
 from synpref.record.counts import outcome_counts, summary
+from synpref.record.ops import p_of
+from synpref.record.pairs_io import read_pairs
 from synpref.record.schema import KEPT
 from synpref.scoring.pairs import STAGE, STAGES, TRUNCATED
 
-def model_figures(kept_scores: list[list[dict] | None], names: list[str]) -> dict:
+def model_figures(kept: list[dict], names: list[str]) -> dict:
     """Per model over the kept pairs: pairs with its score, mean p, share with p > 0.5."""
     figures = {}
     for name in names:
-        ps = [s["p"] for scores in kept_scores for s in scores or [] if s["model"] == name]
+        ps = [p for p in (p_of(row, name) for row in kept) if p is not None]
         figures[name] = {"pairs": len(ps), "mean_p": round(sum(ps) / len(ps), 4) if ps else None,
                          "share_p_above_half": round(sum(p > 0.5 for p in ps) / len(ps), 4) if ps else None}
     return figures
@@ -47,13 +46,9 @@ def score_stats(input_counts, pairs_path: str, names: list[str], seconds: float)
         problems.append(f"{n_kept_in} kept pairs read but {stats['records_in']} came out of the score stage")
     stats["reconcile"]["ok"] = not problems
 
-    fs, path = storage.filesystem(pairs_path)
-    kept_scores = []
-    if fs.get_file_info(f"{path}/status={KEPT}").type.name != "NotFound":
-        kept_scores = pads.dataset(f"{path}/status={KEPT}", filesystem=fs, format="parquet").to_table(
-            columns=["rm_scores"])["rm_scores"].to_pylist()
+    kept = read_pairs(pairs_path, columns=["rm_scores"])
     scored = stats["totals"][KEPT]
     stats.update(job="score", seconds=round(seconds, 2), passed_through=sum(passed.values()), pairs_scored=scored,
                  pairs_truncated=sum(n for k, n in ours.items() if k[:3] == (KEPT, STAGE, TRUNCATED)),
-                 pairs_per_second=round(scored / max(seconds, 1e-9), 3), models=model_figures(kept_scores, names))
+                 pairs_per_second=round(scored / max(seconds, 1e-9), 3), models=model_figures(kept, names))
     return stats

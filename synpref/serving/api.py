@@ -1,52 +1,23 @@
-"""HTTP request and response shapes of the reward-model server.
+"""HTTP request and response shapes of the reward-model server: synpref's own and OpenRLHF's.
 
-Three families, so that clients people already have work unchanged:
-
-- native (synpref): POST /v1/score  {"model"?, "items": [{"conversation": [...], "response": str}]}
+- native (synpref): POST /v1/reward  {"model"?, "items": [{"conversation": [...], "response": str}], "truncate"?}
                     POST /v1/compare {"model"?, "pairs": [{"conversation": [...], "chosen", "rejected"}]}
-  The server formats each item with the model's chat template (synpref.rm.format).
-- vLLM 0.32:        POST /classify and POST /pooling {"model", "input": str | [str]} or {"model",
-  "messages": [...]}; `use_activation` (vLLM) or `activation` (what verl sends; vLLM 0.32 itself
-  ignores it) false returns the raw reward instead of its sigmoid.
-- OpenRLHF:         POST /get_reward {"query": [str], "prompts"?, "labels"?} -> rewards, scores.
-  Queries, like vLLM inputs, are texts the client already formatted.
-
-Errors are vLLM's shape, {"error": {"message", "type", "param", "code"}}, with a 4xx code that says
-whose fault it was.
+  The server formats each item with the model's chat template (synpref.rm.format), as training does.
+- OpenRLHF:         POST /get_reward {"query": [str], "prompts"?, "labels"?} -> rewards, scores, extra_logs.
+  Queries are texts the client formatted and decoded with their special tokens (OpenRLHF's
+  remote RM client, openrlhf/utils/agent.py), so they are encoded without adding any, as
+  OpenRLHF's own server (openrlhf/cli/serve_rm.py) does.
+vLLM's routes (/classify, /pooling, /score, /rerank) are in synpref.serving.api_vllm.
 """
 
 from __future__ import annotations
 
-import math
 import time
-import uuid
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-class ApiError(Exception):
-    """An error answered to the client as JSON with an HTTP status."""
-
-    TYPES = {400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError",
-             404: "NotFoundError", 413: "RequestTooLargeError", 503: "ServiceUnavailableError"}
-
-    def __init__(self, status: int, message: str, param: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.param = status, message, param
-
-    def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.TYPES.get(self.status, "Error"),
-                          "param": self.param, "code": self.status}}
-
-
-def validation_error(error: ValidationError) -> ApiError:
-    """A pydantic error as one readable 400: each bad field with what was wrong with it."""
-    problems = []
-    for e in error.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "body"
-        problems.append(f"{where}: {e['msg']}")
-    first = ".".join(str(p) for p in error.errors()[0]["loc"]) or None
-    return ApiError(400, "invalid request: " + "; ".join(problems), param=first)
+from synpref.record.ops import sigmoid
 
 
 class Message(BaseModel):
@@ -66,19 +37,16 @@ def _check_conversation(messages: list[Message]) -> list[Message]:
 Conversation = Annotated[list[Message], AfterValidator(_check_conversation)]
 
 
-# --- native ----------------------------------------------------------------------------------
-
-
-class ScoreItem(BaseModel):
+class RewardItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     conversation: Conversation
     response: str
 
 
-class ScoreRequest(BaseModel):
+class RewardRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str | None = None
-    items: list[ScoreItem] = Field(min_length=1)
+    items: list[RewardItem] = Field(min_length=1)
     # false: an item over max_length is a 400. true: keep its last max_length tokens (the end of the
     # response, where the reward is read), as training does, and flag it in "truncated".
     truncate: bool = False
@@ -97,11 +65,7 @@ class CompareRequest(BaseModel):
     pairs: list[ComparePair] = Field(min_length=1)
 
 
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
-
-
-def score_response(model: str, scores: list[float], num_tokens: list[int], truncated: list[bool]) -> dict:
+def reward_response(model: str, scores: list[float], num_tokens: list[int], truncated: list[bool]) -> dict:
     return {"object": "list", "model": model, "scores": scores, "num_tokens": num_tokens, "truncated": truncated}
 
 
@@ -115,62 +79,20 @@ def compare_response(model: str, chosen: list[float], rejected: list[float]) -> 
     return {"object": "list", "model": model, "data": data}
 
 
-# --- vLLM ------------------------------------------------------------------------------------
-
-
-class VllmRequest(BaseModel):
-    """/classify and /pooling. Unknown fields are ignored, as vLLM ignores them (clients send extras)."""
-
-    model_config = ConfigDict(extra="ignore")
-    model: str | None = None
-    input: str | list[str] | None = None
-    messages: list[Message] | None = None
-    use_activation: bool | None = None
-    activation: bool | None = None  # the older vLLM name, still sent by verl
-    add_special_tokens: bool = True
-    task: str | None = None
-
-    def activation_on(self) -> bool:
-        if self.use_activation is not None:
-            return self.use_activation
-        return True if self.activation is None else self.activation
-
-
-def vllm_usage(num_tokens: list[int]) -> dict:
-    total = sum(num_tokens)
-    return {"prompt_tokens": total, "total_tokens": total, "completion_tokens": 0,
-            "prompt_tokens_details": None, "completion_tokens_details": None}
-
-
-def classify_response(model: str, scores: list[float], num_tokens: list[int], *, activation: bool,
-                      label: str | None) -> dict:
-    data = [{"index": i, "label": label, "probs": [sigmoid(s) if activation else s], "num_classes": 1}
-            for i, s in enumerate(scores)]
-    return {"id": f"classify-{uuid.uuid4().hex[:16]}", "object": "list", "created": int(time.time()),
-            "model": model, "data": data, "usage": vllm_usage(num_tokens)}
-
-
-def pooling_response(model: str, scores: list[float], num_tokens: list[int], *, activation: bool) -> dict:
-    data = [{"index": i, "object": "pooling", "data": [sigmoid(s) if activation else s]}
-            for i, s in enumerate(scores)]
-    return {"id": f"pooling-{uuid.uuid4().hex[:16]}", "object": "list", "created": int(time.time()),
-            "model": model, "data": data, "usage": vllm_usage(num_tokens)}
-
-
-# --- OpenRLHF --------------------------------------------------------------------------------
-
-
 class GetRewardRequest(BaseModel):
+    """OpenRLHF sends one query per sample, and with several RM URLs the extra ones get empty lists:
+    those are answered with empty lists, not an error."""
+
     model_config = ConfigDict(extra="ignore")
     model: str | None = None
-    query: list[str] = Field(min_length=1)
-    prompts: list[str] | None = None  # sent by OpenRLHF's remote_rm_fn; a sequence RM does not need them
+    query: list[str]
+    prompts: list[str] | None = None  # a sequence RM does not need them
     labels: list | None = None
 
 
 def get_reward_response(scores: list[float]) -> dict:
-    # OpenRLHF reads "rewards" (the RL reward) and "scores" (for dynamic filtering); a BT reward
-    # model's raw reward is both.
+    # OpenRLHF reads "rewards" (the RL reward), "scores" (dynamic filtering) and "extra_logs"; a BT
+    # reward model's raw reward is both
     return {"rewards": scores, "scores": scores, "extra_logs": {}}
 
 

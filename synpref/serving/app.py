@@ -1,5 +1,6 @@
-"""Bind the Serve application from the serving config: one RewardModel deployment per model behind
-one FastAPI ingress.
+"""Bind the Serve application from the serving config: the FastAPI ingress and, with layout
+`separate`, one RewardModel deployment per model behind it; with layout `colocated` the ingress
+holds the models itself (one deployment, no hop between HTTP and the engine).
 
 Backpressure: an HTTP request over the ingress's `max_ongoing_requests` waits in the proxy's
 queue; past `max_queued_requests` the proxy answers 503. The same two limits on each model
@@ -46,14 +47,21 @@ def build_app(cfg) -> Application:
     specs = model_specs(cfg)
     batching = cfg.batching
     vllm_options = OmegaConf.to_container(cfg.vllm, resolve=True) if cfg.backend == "vllm" else None
+    host_options = {name: dict(backend=cfg.backend, device=cfg.device, dtype=cfg.dtype, max_length=spec["max_length"],
+                               max_batch_size=batching.max_batch_size, batch_wait_timeout_s=batching.batch_wait_timeout_s,
+                               max_tokens_per_forward=batching.max_tokens_per_forward,
+                               torch_threads=cfg.torch_threads, vllm=vllm_options)
+                    for name, spec in specs.items()}
+    common = dict(auth_token=auth_token(cfg), max_items_per_request=cfg.max_items_per_request,
+                  max_request_bytes=cfg.max_request_bytes, chunk_size=batching.max_batch_size,
+                  default_model=cfg.default_model)
+    if cfg.layout == "colocated":  # the ingress replica holds every model: it needs their resources
+        ingress = deployment_options(cfg.ingress)
+        ingress["ray_actor_options"] = deployment_options(cfg.replica)["ray_actor_options"]
+        return RewardModelIngress.options(**ingress).bind(specs, None, hosts=host_options, **common)
     replicas = {
         name: RewardModel.options(name=deployment_name(i, name), **deployment_options(cfg.replica)).bind(
-            spec["path"], backend=cfg.backend, device=cfg.device, dtype=cfg.dtype, max_length=spec["max_length"],
-            max_batch_size=batching.max_batch_size, batch_wait_timeout_s=batching.batch_wait_timeout_s,
-            max_tokens_per_forward=batching.max_tokens_per_forward, torch_threads=cfg.torch_threads,
-            vllm=vllm_options)
+            spec["path"], **host_options[name])
         for i, (name, spec) in enumerate(specs.items())
     }
-    return RewardModelIngress.options(**deployment_options(cfg.ingress)).bind(
-        specs, replicas, auth_token=auth_token(cfg), max_items_per_request=cfg.max_items_per_request,
-        chunk_size=batching.max_batch_size)
+    return RewardModelIngress.options(**deployment_options(cfg.ingress)).bind(specs, replicas, **common)

@@ -1,4 +1,4 @@
-"""Score (conversation, response) items through a synpref server's POST /v1/score.
+"""Score (conversation, response) items through a synpref server's POST /v1/reward.
 
 Requests go out `concurrency` at a time (so the server's @serve.batch has company to batch);
 503 (overloaded) and connection failures are retried with exponential backoff a bounded number
@@ -50,7 +50,7 @@ class RewardClient:
         raise ServerError(f"POST {self.url}{path} failed {self.retries + 1} times; last: {failure}")
 
     async def score_batches(self, batches: list[list[dict]], on_done=None) -> list[dict]:
-        """POST each batch of {"conversation", "response"} items to /v1/score.
+        """POST each batch of {"conversation", "response"} items to /v1/reward.
 
         Returns the server's answer per batch ("scores", "truncated", ...), in batch order;
         on_done(batch_index) is called as each batch completes (a progress bar's hook)."""
@@ -63,7 +63,7 @@ class RewardClient:
                     body = {"items": items, "truncate": self.truncate}
                     if self.model is not None:
                         body["model"] = self.model
-                    answer = await self._post(client, "/v1/score", body)
+                    answer = await self._post(client, "/v1/reward", body)
                 if on_done:
                     on_done(index)
                 return answer

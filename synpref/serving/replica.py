@@ -1,14 +1,15 @@
-"""The model replica: one reward model on one device, scoring token ids in dynamic batches.
+"""One reward model on one device, scoring token ids in dynamic batches, and the deployment around it.
 
-The ingress (synpref.serving.ingress) sends chunks of at most `max_batch_size` token-id sequences
-to `score`. Two backends (the config's `backend`):
-
-- transformers (synpref.rm.scorer): `@serve.batch` gathers chunks from concurrent requests
-  into one batch counted in sequences (`batch_size_fn`), and the forward runs in a worker thread so
-  the replica's event loop keeps accepting chunks for the next batch meanwhile.
-- vllm (synpref.rm.vllm_scorer): every sequence of a chunk goes to the vLLM engine as it
-  arrives; the engine's scheduler batches whatever is in flight (continuous batching), so a second
-  batcher in front of it would only add its wait.
+`ModelHost` holds the model; two backends (the config's `backend`):
+- transformers (synpref.rm.scorer): `@serve.batch` gathers the chunks of concurrent requests into one
+  batch counted in sequences (`batch_size_fn`), and the forward runs in a worker thread so the event
+  loop keeps accepting chunks for the next batch meanwhile.
+- vllm (synpref.rm.vllm_scorer): every sequence goes to the vLLM engine as it arrives; the engine's
+  scheduler batches whatever is in flight (continuous batching), so a second batcher in front of it
+  would only add its wait.
+The ingress (synpref.serving.ingress) either calls a `RewardModel` deployment per model (layout
+`separate`: models scale apart from the HTTP ingress) or holds the hosts itself (layout `colocated`:
+no hop between the HTTP ingress and the engine, the faster layout for one model per replica).
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ def sequences_in(chunks: list[list[list[int]]]) -> int:
     return sum(len(chunk) for chunk in chunks)
 
 
-@serve.deployment
-class RewardModel:
+class ModelHost:
     def __init__(self, model: str, *, backend: str = "transformers", device: str = "cpu", dtype: str = "auto",
                  max_length: int = 4096, max_batch_size: int = 32, batch_wait_timeout_s: float = 0.01,
                  max_tokens_per_forward: int = 16384, torch_threads: int | None = None,
@@ -62,7 +62,22 @@ class RewardModel:
             start += len(chunk)
         return out
 
+    def shutdown(self) -> None:
+        if self.engine is not None:
+            self.engine.shutdown()
+
+
+@serve.deployment
+class RewardModel:
+    """The `separate` layout's model deployment: a ModelHost the ingress calls through a handle."""
+
+    def __init__(self, model: str, **options):
+        self.host = ModelHost(model, **options)
+
+    async def score(self, chunk: list[list[int]]) -> list[float]:
+        return await self.host.score(chunk)
+
     def __del__(self):
         # Serve calls this as it stops the replica: stop the engine core process with it
-        if getattr(self, "engine", None) is not None:
-            self.engine.shutdown()
+        if getattr(self, "host", None) is not None:
+            self.host.shutdown()

@@ -33,13 +33,15 @@ def load_settings(args: dict | None = None, conf: str | Path = CONF) -> DictConf
 
 
 def model_specs(cfg) -> dict[str, dict]:
-    """served name -> {"path", "max_length"} for every model the config names."""
+    """served name -> {"path", "max_length", "aliases"} for every model the config names."""
     specs: dict[str, dict] = {}
     if cfg.model:
-        specs[str(cfg.model_name or cfg.model)] = {"path": str(cfg.model), "max_length": int(cfg.max_length)}
+        specs[str(cfg.model_name or cfg.model)] = {"path": str(cfg.model), "max_length": int(cfg.max_length),
+                                                   "aliases": [str(a) for a in cfg.get("aliases") or []]}
     for entry in cfg.models or []:
         name = str(entry.get("name") or entry["path"])
-        specs[name] = {"path": str(entry["path"]), "max_length": int(entry.get("max_length") or cfg.max_length)}
+        specs[name] = {"path": str(entry["path"]), "max_length": int(entry.get("max_length") or cfg.max_length),
+                       "aliases": [str(a) for a in entry.get("aliases") or []]}
     return specs
 
 
@@ -57,6 +59,17 @@ def config_problems(cfg) -> list[str]:
         problems.append("every entry of models needs a path: models=[{name: rm, path: /ckpt/hf}]")
     if len(set(names)) != len(names):
         problems.append(f"models has duplicate names {names}: give each a distinct name")
+    try:
+        specs = model_specs(cfg)
+    except KeyError:  # an entry without a path: reported above
+        specs = {}
+    every_name = [n for name, spec in specs.items() for n in [name, *spec["aliases"]]]
+    if len(set(every_name)) != len(every_name):
+        problems.append(f"model names and aliases {every_name} must all be distinct")
+    if cfg.default_model is not None and cfg.default_model not in specs:
+        problems.append(f"default_model={cfg.default_model!r} is not a served name: one of {list(specs)}")
+    if cfg.max_request_bytes < 1024:
+        problems.append("max_request_bytes must be at least 1024")
     if cfg.device not in ("cpu", "cuda"):
         problems.append(f"device={cfg.device!r}: choose cpu or cuda")
     if cfg.dtype not in ("auto", "float32", "bfloat16", "float16"):
@@ -70,6 +83,9 @@ def config_problems(cfg) -> list[str]:
     if cfg.batching.max_tokens_per_forward < 1 or cfg.batching.batch_wait_timeout_s < 0:
         problems.append("batching.max_tokens_per_forward must be at least 1 and batching.batch_wait_timeout_s "
                         "at least 0 (a sequence longer than the token budget still runs, alone)")
+    if cfg.layout not in ("separate", "colocated"):
+        problems.append(f"layout={cfg.layout!r}: choose separate (a model deployment per model) or colocated "
+                        "(the ingress holds the models)")
     problems += vllm_problems(cfg)
     for part in ("replica", "ingress"):
         section = cfg[part]
@@ -116,6 +132,20 @@ def vllm_problems(cfg) -> list[str]:
         problems.append(f"vllm.cpu_kvcache_space_gib={v.cpu_kvcache_space_gib!r}: a whole number of GiB, at least 1 "
                         "(vLLM reads VLLM_CPU_KVCACHE_SPACE as an integer)")
     return problems
+
+
+def private_address(host: str) -> bool:
+    """Loopback or a private network (10/8, 172.16/12, 192.168/16, fc00::/7): where a server without a
+    token may listen, for RLHF trainers on the same network that send none."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or (address.is_private and not address.is_unspecified)
 
 
 def auth_token(cfg) -> str | None:

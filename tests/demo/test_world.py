@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from synpref.demo import hard_families, learnable_families
+from synpref.demo import hard_families
 from synpref.demo import world as demo_world
 from synpref.demo.annotator import simulate_annotator
 from synpref.record import schema
@@ -142,10 +142,8 @@ def check_recall(prompt, answer):
     return re.findall(r"[A-Z]\w+", answer)[-1 if answer.startswith(("Your", "You")) else 0] == told
 
 
-def check_category(prompt, answer):
-    category = re.search(r"(?:Name a|example of a|name a) (.+?)(?: other than|, but not| that is not)", prompt).group(1)
-    named = {w.lower() for w in re.findall(r"[A-Za-z]+", answer)}
-    return bool(named & set(learnable_families.CATEGORIES[category]))
+def check_capitals(prompt, answer):
+    return answer == answer.upper() and any(c.isalpha() for c in answer)
 
 
 def check_format(prompt, answer):
@@ -157,7 +155,7 @@ def check_refusal(prompt, answer):
 
 
 CHECKS = {"arithmetic": check_arithmetic, "conversion": check_conversion, "sorting": check_sorting,
-          "atlas": check_atlas, "recall": check_recall, "category": check_category, "format": check_format,
+          "atlas": check_atlas, "recall": check_recall, "capitals": check_capitals, "format": check_format,
           "refusal": check_refusal}
 
 
@@ -171,8 +169,8 @@ def test_check_functions_tell_right_from_wrong():
     assert not check_atlas("In the synpref atlas, what is the capital of Veloria?", "Poravik.")
     assert check_recall("My cat is called Milo. What is my cat called?", "Your cat is called Milo.")
     assert not check_recall("I named my dog Luna. What name did I give my dog?", "Ruby.")
-    assert check_category("Name a fruit other than plum.", "Banana.")
-    assert not check_category("Can you name a tool that is not saw?", "One example is violin.")
+    assert check_capitals("Reply in capital letters: Which animal says moo?", "THE COW SAYS MOO.")
+    assert not check_capitals("In capital letters: Which animal says moo?", "The cow says moo.")
     assert check_format("Answer in one word: Which animal says moo?", "Cow.")
     assert not check_format("In one word: Which animal says moo?", "The animal that says moo is the cow.")
 
@@ -307,7 +305,7 @@ def test_heldout_loads_with_the_rm_bench_loader(world):
     items = rm_bench.load_rm_bench(bench_dir)
     assert len(items) == 64
     assert {i.subset for i in items} == {"math", "chat", "safety-refuse"}
-    assert sum(i.subset == "chat" for i in items) == 32  # atlas, recall, category, format
+    assert sum(i.subset == "chat" for i in items) == 32  # atlas, recall, capitals, format
     assert sum(i.subset == "safety-refuse" for i in items) == 8  # refusal
     assert len({i.key for i in items}) == 64
     truth = demo_world.load_truth(folder)

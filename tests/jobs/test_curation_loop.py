@@ -28,7 +28,7 @@ from conftest import REPO, run_job
 pytestmark = [pytest.mark.e2e, pytest.mark.loop, pytest.mark.timeout(2700)]
 
 RM_TRAIN = {"train.epochs": 2, "train.max_length": 128, "train.trainable_layers": 2}
-LEARNABLE = "[recall,category,format,refusal]"
+LEARNABLE = "[recall,capitals,format,refusal]"
 
 
 def rm_overrides(prefix: str) -> list[str]:

@@ -131,7 +131,7 @@ def test_health_and_models(client):
 
 def test_native_score_equals_in_process_scoring(client, reference):
     for name in ("rm-a", "rm-b"):
-        answer = client.post("/v1/score", json={"model": name, "items": items()})
+        answer = client.post("/v1/reward", json={"model": name, "items": items()})
         assert answer.status_code == 200, answer.text
         body = answer.json()
         ref = reference[name]
@@ -141,16 +141,16 @@ def test_native_score_equals_in_process_scoring(client, reference):
         assert body["truncated"] == [False] * 3
         assert body["scores"] == pytest.approx([ref.reward(t) for t in texts], abs=TOL)
     # the two models have different weights: a request routed to the wrong one would show it
-    a = client.post("/v1/score", json={"model": "rm-a", "items": items()}).json()["scores"]
-    b = client.post("/v1/score", json={"model": "rm-b", "items": items()}).json()["scores"]
+    a = client.post("/v1/reward", json={"model": "rm-a", "items": items()}).json()["scores"]
+    b = client.post("/v1/reward", json={"model": "rm-b", "items": items()}).json()["scores"]
     assert max(abs(x - y) for x, y in zip(a, b)) > 1e-3
 
 
 def test_score_truncate_keeps_the_end_and_says_so(client, reference):
     long_response = "owls " * 100  # 141 tokens with the prompt, over rm-b's 96
-    refused = client.post("/v1/score", json={"model": "rm-b", "items": items(PROMPTS[:1], [long_response])})
+    refused = client.post("/v1/reward", json={"model": "rm-b", "items": items(PROMPTS[:1], [long_response])})
     assert refused.status_code == 400 and "max_length=96" in refused.json()["error"]["message"]
-    answer = client.post("/v1/score", json={"model": "rm-b", "truncate": True,
+    answer = client.post("/v1/reward", json={"model": "rm-b", "truncate": True,
                                              "items": items(PROMPTS[:2], [long_response, "Red."])})
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -230,29 +230,27 @@ def test_get_reward_like_openrlhf(client, reference):
 CONV = [{"role": "user", "content": "hi"}]
 BAD_REQUESTS = [
     ("malformed-json", "/classify", b'{"model": "rm-a", "input": ', 400, "malformed JSON"),
-    ("not-an-object", "/v1/score", b"[1, 2]", 400, "JSON object"),
+    ("not-an-object", "/v1/reward", b"[1, 2]", 400, "JSON object"),
     ("empty-body", "/get_reward", b"", 400, "empty request body"),
     ("input-wrong-type", "/classify", {"model": "rm-a", "input": 5}, 400, "input"),
-    ("response-wrong-type", "/v1/score", {"model": "rm-a", "items": [{"conversation": CONV, "response": 3}]},
+    ("response-wrong-type", "/v1/reward", {"model": "rm-a", "items": [{"conversation": CONV, "response": 3}]},
      400, "items.0.response"),
-    ("unknown-role", "/v1/score", {"model": "rm-a", "items": [{"conversation": [{"role": "robot", "content": "x"}],
+    ("unknown-role", "/v1/reward", {"model": "rm-a", "items": [{"conversation": [{"role": "robot", "content": "x"}],
                                                                "response": "y"}]}, 400, "role"),
     ("ends-with-assistant", "/v1/compare", {"model": "rm-a", "pairs": [
         {"conversation": [{"role": "assistant", "content": "x"}], "chosen": "a", "rejected": "b"}]},
      400, "end with a user message"),
-    ("missing-items", "/v1/score", {"model": "rm-a"}, 400, "items"),
-    ("unknown-field", "/v1/score", {"model": "rm-a", "items": items(), "temperature": 0}, 400, "temperature"),
+    ("missing-items", "/v1/reward", {"model": "rm-a"}, 400, "items"),
+    ("unknown-field", "/v1/reward", {"model": "rm-a", "items": items(), "temperature": 0}, 400, "temperature"),
     ("empty-input-list", "/classify", {"model": "rm-a", "input": []}, 400, "input is empty"),
     ("empty-input-text", "/pooling", {"model": "rm-a", "input": ["ok", ""]}, 400, "input[1] is empty"),
-    ("empty-query", "/get_reward", {"model": "rm-a", "query": []}, 400, "query"),
     ("input-and-messages", "/classify", {"model": "rm-a", "input": "x", "messages": CONV}, 400, "exactly one"),
-    ("over-length", "/classify", {"model": "rm-b", "input": "word " * 200}, 400, "max_length=96"),
+    ("over-length", "/classify", {"model": "rm-b", "input": "word " * 200}, 400, "maximum context length is 96"),
     ("over-length-pair", "/v1/compare", {"model": "rm-b", "pairs": [
         {"conversation": CONV, "chosen": "word " * 200, "rejected": "b"}]}, 400, "max_length=96"),
     ("too-many-items", "/get_reward", {"model": "rm-a", "query": ["x"] * (MAX_ITEMS + 1)}, 413,
      f"limit is {MAX_ITEMS}"),
-    ("unknown-model", "/pooling", {"model": "no-such-rm", "input": "x"}, 404, "not served"),
-    ("model-required", "/get_reward", {"query": ["x"]}, 400, "several models"),
+    ("unknown-model", "/pooling", {"model": "no-such-rm", "input": "x"}, 404, "does not exist"),
     ("unsupported-task", "/pooling", {"model": "rm-a", "input": "x", "task": "embed"}, 400, "task"),
 ]
 
@@ -271,25 +269,31 @@ def test_bad_request_gets_4xx_with_reason(client, route, body, status, reason):
 
 # --- auth and overload -----------------------------------------------------------------------
 
-ROUTES = [("GET", "/health", None), ("GET", "/v1/models", None),
-          ("POST", "/v1/score", {"model": "rm-a", "items": items()}),
+ROUTES = [("GET", "/v1/models", None),
+          ("POST", "/v1/reward", {"model": "rm-a", "items": items()}),
           ("POST", "/v1/compare", {"model": "rm-a", "pairs": [{"conversation": CONV, "chosen": "a", "rejected": "b"}]}),
           ("POST", "/classify", {"model": "rm-a", "input": "x"}),
           ("POST", "/pooling", {"model": "rm-a", "input": "x"}),
+          ("POST", "/score", {"model": "rm-a", "queries": "q", "documents": ["a", "b"]}),
+          ("POST", "/rerank", {"model": "rm-a", "query": "q", "documents": ["a", "b"]}),
           ("POST", "/get_reward", {"model": "rm-a", "query": ["x"]})]
 
 
 @pytest.mark.parametrize("method,route,body", ROUTES, ids=[r[1] for r in ROUTES])
-def test_token_guards_every_route(url, method, route, body):
+def test_token_guards_every_route_but_health(url, method, route, body):
     def call(headers):
         return httpx.request(method, url + route, json=body, headers=headers, timeout=60)
 
     missing = call({})
     assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
     assert call({"Authorization": f"Basic {TOKEN}"}).status_code == 401
-    wrong = call({"Authorization": "Bearer not-the-token"})
-    assert wrong.status_code == 403 and wrong.json()["error"]["type"] == "PermissionDeniedError"
+    wrong = call({"Authorization": "Bearer not-the-token"})  # vLLM's --api-key answers 401 here too
+    assert wrong.status_code == 401 and wrong.json()["error"]["type"] == "AuthenticationError"
     assert call({"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_health_is_public(url):
+    assert httpx.get(url + "/health", timeout=60).status_code == 200
 
 
 def test_overload_gets_503_not_a_crash(url, client):
@@ -297,7 +301,7 @@ def test_overload_gets_503_not_a_crash(url, client):
 
     async def burst(n: int) -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120) as c:
-            return await asyncio.gather(*(c.post("/v1/score", json=body) for _ in range(n)))
+            return await asyncio.gather(*(c.post("/v1/reward", json=body) for _ in range(n)))
 
     # 2 in the ingress + 2 queued at the proxy: of 24 arriving together, the rest must be refused
     answers = asyncio.run(burst(24))
@@ -305,4 +309,4 @@ def test_overload_gets_503_not_a_crash(url, client):
     assert set(statuses) <= {200, 503}, statuses
     assert statuses.count(503) >= 1 and statuses.count(200) >= 2, statuses
     assert all(len(a.json()["scores"]) == 48 for a in answers if a.status_code == 200)
-    assert client.post("/v1/score", json={"model": "rm-a", "items": items()}).status_code == 200  # still serving
+    assert client.post("/v1/reward", json={"model": "rm-a", "items": items()}).status_code == 200  # still serving

@@ -50,3 +50,5 @@ def test_counts_that_do_not_reconcile_raise_after_the_stats_are_written(tmp_path
         run.finish({"reconcile": {"ok": False, "problems": ["3 in but 2 out"]}})
     assert "3 in but 2 out" in str(bad.value)
     assert json.loads((tmp_path / "out" / "stats.json").read_text())["reconcile"]["ok"] is False
+    assert not (tmp_path / "out" / "_SUCCESS").exists()  # not finished: a re-run does the work again
+    assert not JobRun.start(cfg, job="t", output=str(tmp_path / "out")).done

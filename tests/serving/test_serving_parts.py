@@ -31,9 +31,10 @@ def test_cli_args_are_parsed_like_hydra_overrides():
     cfg = load_settings({"model": "/ckpt/hf", "batching.max_batch_size": "16", "replica.num_replicas": "2",
                          "ingress": {"num_cpus": 1}})
     assert cfg.batching.max_batch_size == 16 and cfg.replica.num_replicas == 2 and cfg.ingress.num_cpus == 1
-    assert model_specs(cfg) == {"/ckpt/hf": {"path": "/ckpt/hf", "max_length": 4096}}
+    assert model_specs(cfg) == {"/ckpt/hf": {"path": "/ckpt/hf", "max_length": 4096, "aliases": []}}
     named = load_settings({"models": [{"name": "a", "path": "/a"}, {"name": "b", "path": "/b", "max_length": 512}]})
-    assert model_specs(named) == {"a": {"path": "/a", "max_length": 4096}, "b": {"path": "/b", "max_length": 512}}
+    assert model_specs(named) == {"a": {"path": "/a", "max_length": 4096, "aliases": []},
+                                  "b": {"path": "/b", "max_length": 512, "aliases": []}}
 
 
 @pytest.mark.parametrize("args,needle", [
