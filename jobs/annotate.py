@@ -4,8 +4,8 @@ Reads:  data.input -- Parquet pairs (PAIR_SCHEMA), e.g. preprocess's pairs/statu
         examples.verified -- human-verified pairs (D_gold) the judges see as examples
 Writes: data.output/pairs/status=kept|quarantined/  every input pair exactly once: kept with
         attributes, judge_votes, judge_label, judge_agreement, judge_examples; or quarantined with why
-        data.output/stats.json, config.yaml, _SUCCESS (synpref.runner.runs); _work/ while it runs (each LLM
-        round's answers: a killed job resumes there), removed once the job has finished
+        data.output/stats.json, config.yaml, _SUCCESS (synpref.runner.runs); _work/ (each LLM round's
+        answers, attempt by attempt: a killed job resumes there, and they show what was retried)
 Steps:  attributes (vLLM, JSON-schema output, retries) -> retrieve k nearest verified examples
         -> judge (judges x samples x both orders, retries) -> votes aggregated per pair
         (judging.enabled=false stops after the attributes: the pool pass before Stage 1)
@@ -264,9 +264,7 @@ def main(cfg: DictConfig) -> dict:
     stats["result"] = annotation_line(stats, elapsed)
     print(format_table(stats))
     print(stats["result"])
-    stats = run.finish(stats)
-    storage.delete_dir(work)  # finished: the rounds' answers are in pairs/, the marker makes a re-run skip
-    return stats
+    return run.finish(stats)
 
 
 def annotation_line(stats: dict, elapsed: float) -> str:

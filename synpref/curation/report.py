@@ -11,6 +11,7 @@ from synpref.curation.report_plots import plot
 from synpref.curation.stage2 import SILVER, is_recycled
 from synpref.record import storage
 from synpref.record.pairs_io import read_pairs
+from synpref.record.schema import DROPPED, KEPT
 
 POOL, GOLD = "pool (preprocessed)", "D_gold (humans)"
 UNCHOSEN = (POOL, GOLD)  # sets curation does not choose from: no recall
@@ -34,11 +35,11 @@ def truth_figures(output: str, world: str, s1: dict, heldout: str | None, models
         POOL: pool,
         GOLD: gold,
         "D_silver, judge-labelled": verified_silver,
-        "Stage 2 kept (curated)": [r for r in stage2 if r["status"] == "kept" and not is_recycled(r)],
-        "Stage 2 dropped": [r for r in stage2 if r["status"] == "dropped"],
+        "Stage 2 kept (curated)": [r for r in stage2 if r["status"] == KEPT and not is_recycled(r)],
+        "Stage 2 dropped": [r for r in stage2 if r["status"] == DROPPED],
         "Stage 2 recycled flips": [r for r in stage2 if is_recycled(r)],
     }
-    decided = [r for r in stage2 if r["reason"] != SILVER and not is_recycled(r) and r["status"] in ("kept", "dropped")]
+    decided = [r for r in stage2 if r["reason"] != SILVER and not is_recycled(r) and r["status"] in (KEPT, DROPPED)]
     judged = judged_on_gold(output, s1)
     judged_gold = _optional_pairs(storage.join(judged, "calibration", "pairs")) if judged else []
     return {

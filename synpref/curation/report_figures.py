@@ -17,6 +17,7 @@ from synpref.annotation.judging import position_bias_counts
 from synpref.demo.world import FAMILIES, HARD, LEARNABLE, family_of, is_correct
 from synpref.record.counts import wilson
 from synpref.record.ops import p_of, pair_key
+from synpref.record.schema import KEPT
 
 GROUPS = {"overall": FAMILIES, "learnable": LEARNABLE, "hard": HARD}
 
@@ -72,7 +73,7 @@ def filter_quality(decided: list[dict], truth: dict) -> dict:
         right, family = is_correct(row, truth), family_of(row, truth)
         if right is None or family is None:
             continue
-        kept = row["status"] == "kept"
+        kept = row["status"] == KEPT
         per_family[family]["tp" if kept and right else "fp" if kept else "fn" if right else "tn"] += 1
 
     def total(parts):

@@ -41,7 +41,7 @@ STEP_BLOCKS: dict[str, dict[str, str]] = {
 }
 
 
-def plain(part: dict | DictConfig, resolve: bool = True) -> dict:
+def as_dict(part: dict | DictConfig, resolve: bool = True) -> dict:
     return OmegaConf.to_container(part, resolve=resolve) if isinstance(part, DictConfig) else dict(part)
 
 
@@ -49,7 +49,7 @@ def merged(*parts: dict | DictConfig) -> dict:
     """Blocks of settings merged in order (later wins), as a plain dict, before any job's keys apply."""
     out = OmegaConf.create({})
     for part in parts:
-        out = OmegaConf.merge(out, plain(part))
+        out = OmegaConf.merge(out, as_dict(part))
     return OmegaConf.to_container(out)
 
 
@@ -62,7 +62,7 @@ def job_config(job: str, settings: dict | DictConfig, *, where: str | None = Non
         if isinstance(base.get(block), DictConfig):
             OmegaConf.set_struct(base[block], False)
     try:
-        out = OmegaConf.merge(base, plain(settings))
+        out = OmegaConf.merge(base, as_dict(settings))
     except ConfigKeyError as err:
         key = getattr(err, "full_key", None) or str(err).splitlines()[0]
         raise BadConfig([f"{where or 'a step block'}: jobs/{job}.py has no key '{key}' "
@@ -74,7 +74,7 @@ def job_config(job: str, settings: dict | DictConfig, *, where: str | None = Non
 def check_blocks(job: str, cfg: DictConfig | dict, prefix: str = "") -> None:
     """Merge every step block of `cfg` (a config of `job`) over its child job's config, recursively,
     so a misspelt key anywhere fails before the first step runs."""
-    cfg = plain(cfg, resolve=False)  # a parent's own interpolations (its output, hydra's dir) stay as they are
+    cfg = as_dict(cfg, resolve=False)  # a parent's own interpolations (its output, hydra's dir) stay as they are
     problems = []
     for block, child in STEP_BLOCKS.get(job, {}).items():
         if cfg.get(block) is None:
