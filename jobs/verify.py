@@ -37,7 +37,7 @@ from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref.annotation.protocol import load_protocol, protocol_text  # noqa: E402
+from synpref.annotation.protocol import human_protocol, load_protocol, protocol_text  # noqa: E402
 from synpref.record import storage  # noqa: E402
 from synpref.record.counts import format_table, outcome_counts, summary  # noqa: E402
 from synpref.record.ops import both_pair_ids  # noqa: E402
@@ -47,7 +47,7 @@ from synpref.runner.errors import BadConfig, JobError, WaitingForHumans  # noqa:
 from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 from synpref.verification.export import SELECTED, write_argilla, write_label_studio, write_worksheet  # noqa: E402
 from synpref.verification.merge import STAGE, merge_into_existing, merge_verdicts  # noqa: E402
-from synpref.verification.order import ORDERS, human_protocol, order_key  # noqa: E402
+from synpref.verification.order import ORDERS, order_key  # noqa: E402
 from synpref.verification.verdicts import VERDICTS, read_verdicts, verdict_files  # noqa: E402
 
 ACTIONS = ("export", "import")

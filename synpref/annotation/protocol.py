@@ -53,6 +53,17 @@ def judge_guidelines(sections: dict[str, str], *, task_category: str | None, obj
     return "\n\n".join(parts)
 
 
+def human_protocol(sections: dict[str, str], rows: list[dict]) -> str:
+    """The protocol as a person reads it for these pairs (Markdown): the core principles, every
+    "(human annotators only)" section, and the guideline sections of the attribute values present."""
+    wanted = {CORE}
+    for row in rows:
+        wanted |= {f"Task category: {row.get('task_category')}", f"Objectivity: {row.get('objectivity')}",
+                   f"Controversiality: {row.get('controversiality')}"}
+    return "\n\n".join(f"### {title}\n{body}" for title, body in sections.items()
+                       if title in wanted or HUMAN_ONLY in title)
+
+
 def missing_guidelines(sections: dict[str, str], taxonomy) -> list[str]:
     """Taxonomy values with no guideline section (a config check: every label should have one)."""
     titles = [f"Task category: {c}" for c in taxonomy["task_categories"]]

@@ -1,4 +1,4 @@
-"""Which pairs people verify first, and the protocol text they read (DESIGN.md section 2).
+"""Which pairs people verify first (DESIGN.md section 2).
 
 Annotators verify pairs with their generated attributes and the written protocol (conf/protocol.md,
 "human annotators only" sections included), objective low-controversiality pairs first.
@@ -7,8 +7,6 @@ Annotators verify pairs with their generated attributes and the written protocol
 from __future__ import annotations
 
 import hashlib
-
-from synpref.annotation.protocol import CORE, HUMAN_ONLY
 
 OBJECTIVITY_RANK = {"objective": 0, "subjective": 1}
 
@@ -32,14 +30,3 @@ def order_key(row: dict, seed: int = 0, order: str = "protocol") -> tuple:
 
 def verification_order(rows: list[dict], seed: int = 0) -> list[dict]:
     return sorted(rows, key=lambda row: order_key(row, seed))
-
-
-def human_protocol(sections: dict[str, str], rows: list[dict]) -> str:
-    """The protocol as a person reads it for these pairs (Markdown): the core principles, every
-    "(human annotators only)" section, and the guideline sections of the attribute values present."""
-    wanted = {CORE}
-    for row in rows:
-        wanted |= {f"Task category: {row.get('task_category')}", f"Objectivity: {row.get('objectivity')}",
-                   f"Controversiality: {row.get('controversiality')}"}
-    return "\n\n".join(f"### {title}\n{body}" for title, body in sections.items()
-                       if title in wanted or HUMAN_ONLY in title)

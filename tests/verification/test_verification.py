@@ -11,14 +11,14 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import run_job
 
-from synpref.annotation.protocol import load_protocol
+from synpref.annotation.protocol import human_protocol, load_protocol
 from synpref.record.ops import pair_key
 from synpref.record.schema import PAIR_SCHEMA, new_pair, pair_id, to_table
 from synpref.runner.errors import WAITING_FOR_HUMANS, WaitingForHumans
 from synpref.runner.job import exits_with_status
 from synpref.verification.export import write_argilla, write_label_studio, write_worksheet
 from synpref.verification.merge import HUMAN_CHOSE, HUMAN_FLIPPED, cohen_kappa, majority_verdict, merge_into_existing, merge_verdicts
-from synpref.verification.order import human_protocol, verification_order
+from synpref.verification.order import verification_order
 from synpref.verification.verdicts import VERDICTS, read_verdicts
 from synpref.verification.waiting import ensure_verdicts
 
