@@ -32,10 +32,10 @@ test: install
 	$(PY) -m pytest -m "not e2e and not gpu" -q
 
 test-e2e: install
-	$(PY) -m pytest -m "e2e and not loop" -q
+	$(PY) -m pytest -m "e2e and not loop" -q --durations=10
 
 test-loop: install
-	$(PY) -m pytest -m "loop" -q
+	$(PY) -m pytest -m "loop" -q --durations=10
 
 bench: install
 	$(PY) bench/preprocess_scale.py
