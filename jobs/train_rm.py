@@ -89,9 +89,9 @@ def main(cfg: DictConfig) -> dict:
     ray.init(address=cfg.ray.address, num_cpus=num_cpus, runtime_env={"env_vars": env_vars})
 
     columns = PAIR_COLUMNS + ["pair_id"]
-    train_ds = ray.data.read_parquet(kept_path(storage.absolute(cfg.data.train)), columns=columns)
+    train_ds = ray.data.read_parquet(kept_path(storage.absolute(cfg.data.train))).select_columns(columns)
     if cfg.data.validation:
-        val_ds = ray.data.read_parquet(kept_path(storage.absolute(cfg.data.validation)), columns=columns)
+        val_ds = ray.data.read_parquet(kept_path(storage.absolute(cfg.data.validation))).select_columns(columns)
     else:
         fraction = cfg.data.validation_fraction
         val_ds = train_ds.filter(lambda row: split_by_hash(row["pair_id"], fraction))
