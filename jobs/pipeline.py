@@ -121,7 +121,7 @@ def serve_and_evaluate(cfg: DictConfig, log: StepLog, model: str, folder: str, w
     serve = steps.merged(cfg.serve, {"model": model})
     http = steps.job_config("serve_rm", serve, where="serve").http  # host and port, with serve_rm's defaults
     url = f"http://{http.host}:{http.port}"
-    print(f"\n=== serve_rm {model} at {url}", flush=True)
+    console.say(f"\n=== serve_rm {model} at {url}")
     command, config_folder, temporary = steps.write_step_config("serve_rm", serve, folder, where="serve")
     with contextlib.ExitStack() as cleanup:
         if temporary:
@@ -165,16 +165,24 @@ def main(cfg: DictConfig) -> dict:
     run = JobRun.start(cfg, job="pipeline", output=cfg.output, check=check_config)
     if run.done:
         return run.stats
+    console.say(f"synpref pipeline -> {run.output}\nEach step's full output is in its folder's job.log, the "
+                f"pipeline's own in {storage.join(run.output, 'job.log')} (verbose=true shows them here).")
+    # Ray's driver messages and the pipeline's own Ray Data writes go to its job.log, not the terminal
+    own_log = (contextlib.nullcontext() if storage.is_uri(run.output)
+               else console.others_to_log(storage.join(run.output, "job.log")))
+    with own_log:
+        return run_steps(cfg, run)
+
+
+def run_steps(cfg: DictConfig, run: JobRun) -> dict:
     output, started = run.output, time.time()
     log = StepLog(storage.join(output, "step_times.json"), planned_steps(cfg))
-    print(f"synpref pipeline -> {output}\nEach step's full output is in its folder's job.log (verbose=true shows it "
-          "here).", flush=True)
     steps.shared_cluster(cfg.ray.address, cfg.ray.num_cpus)
     world = None
     if cfg.world.enabled:
         world = storage.join(output, "world")
         counts = write_world(cfg, world)
-        print(f"demo world: {counts['pairs']} pool pairs ({counts['flipped']} with chosen and rejected swapped), "
+        console.say(f"demo world: {counts['pairs']} pool pairs ({counts['flipped']} with chosen and rejected swapped), "
               f"{counts['heldout']} held out, families {', '.join(counts['families'])}", flush=True)
         raw, benchmarks = storage.join(world, "raw"), [storage.join(world, "benchmarks")]
     else:
@@ -227,7 +235,7 @@ def main(cfg: DictConfig) -> dict:
 
     report = build_report(output=output, world=world, s1=s1, s2=s2, final=final, heldout=heldout, results=results,
                           seconds=time.time() - started, step_times=log.times())
-    print("\n" + terminal_summary(report) + f"\nThe whole report: {storage.join(output, 'report.md')}")
+    console.say("\n" + terminal_summary(report) + f"\nThe whole report: {storage.join(output, 'report.md')}")
     return run.finish({"report": storage.join(output, "report.md"), "plots": report["plots"]})
 
 

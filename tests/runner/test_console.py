@@ -1,9 +1,16 @@
 """The console a person reads while steps run (synpref.runner.console): one progress line, one result."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pyarrow.parquet as pq
 
 from synpref.record.schema import new_pair, to_table
 from synpref.runner import console, steps
+
+REPO = Path(__file__).resolve().parents[2]
 
 RAY_LOG = """2026-12-03 07:58:42,054	INFO logging_progress.py:225 -- Total Progress: 0/?
 2026-12-03 07:58:52,054	INFO logging_progress.py:225 -- Total Progress: 50/200
@@ -43,3 +50,27 @@ def test_a_step_writes_its_output_to_job_log_and_prints_one_result_line(tmp_path
     assert printed[-1].startswith("ok  [1/1] export  0:") and printed[-1].endswith(stats["result"])
     assert stats["result"] == "2 of 3 candidate pairs exported for verification"
     assert "candidate pairs exported" in (out / "job.log").read_text()  # the job's own output, kept aside
+
+
+def test_a_job_keeps_the_terminal_for_its_console_lines_and_logs_the_rest(tmp_path):
+    """Another thread's print and a raw write to descriptor 2 (as Ray's error listener and native
+    libraries do) land in the job's log; the console's lines reach the real stdout."""
+    log = tmp_path / "job.log"
+    script = f"""
+import os, sys, threading
+from synpref.runner import console
+with console.others_to_log({str(log)!r}):
+    console.say("step line")
+    print("ray data progress")
+    thread = threading.Thread(target=lambda: print("(raylet) WARNING from a thread", flush=True))
+    thread.start()
+    thread.join()
+    os.write(2, b"native stderr\\n")
+print("after")
+"""
+    env = {k: v for k, v in os.environ.items() if k != console.VERBOSE_ENV}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
+                          env={**env, "PYTHONPATH": str(REPO)}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["step line", "after"] and done.stderr == ""
+    assert log.read_text().splitlines() == ["ray data progress", "(raylet) WARNING from a thread", "native stderr"]
