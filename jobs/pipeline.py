@@ -40,7 +40,8 @@ from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 from synpref.verification.waiting import ensure_verdicts  # noqa: E402
 
 
-CURATED = "curated"
+CURATED, CEILING = "curated", "ceiling"
+ABLATION_SETS = ("raw", "curated_flipped", CEILING)
 
 
 def check_config(cfg: DictConfig) -> list[str]:
@@ -52,6 +53,9 @@ def check_config(cfg: DictConfig) -> list[str]:
                         "a noise share in [0, 1]")
     if cfg.gold_seed < 1:
         problems.append(f"gold_seed={cfg.gold_seed}: the seed of D_gold needs at least 1 pair")
+    unknown = set(cfg.ablation.sets) - set(ABLATION_SETS)
+    if unknown:
+        problems.append(f"ablation.sets: {sorted(unknown)} unknown; the sets are {list(ABLATION_SETS)}")
     return problems
 
 
@@ -256,15 +260,20 @@ def train_final_rms(cfg: DictConfig, log: StepLog, output: str, sets: dict[str, 
         return {name: future.result() for name, future in futures.items()}
 
 
+def ablation_sets(cfg: DictConfig) -> list[str]:
+    """ablation.sets, less the ceiling where no truth is known (real data)."""
+    return [name for name in cfg.ablation.sets if name != CEILING or cfg.world.enabled]
+
+
 def planned_steps(cfg: DictConfig) -> int:
-    finals = 1 + (3 if cfg.ablation.enabled else 0) - (1 if cfg.ablation.enabled and not cfg.world.enabled else 0)
+    finals = 1 + (len(ablation_sets(cfg)) if cfg.ablation.enabled else 0)
     return 6 + finals + (1 if cfg.world.enabled else 0) + 1
 
 
 def training_sets(cfg: DictConfig, output: str, pre: str, stage2: str, world: str | None) -> dict[str, str]:
     """The final RMs' training sets: the curated pool (Stage 2 kept, recycled flips left out) and,
-    with ablation.enabled, the raw pool, the curated pool with the recycled flips, and (demo) the
-    pool with its true labels."""
+    with ablation.enabled, those of ablation.sets: the raw pool, the curated pool with the recycled
+    flips, the pool with its true labels (the demo's ceiling, only where there is a world)."""
     import ray
 
     from synpref.curation.stage2 import is_recycled
@@ -275,9 +284,9 @@ def training_sets(cfg: DictConfig, output: str, pre: str, stage2: str, world: st
         lambda row: not is_recycled(row)).write_parquet(storage.join(curated, "pairs")))
     sets = {CURATED: storage.join(curated, "pairs")}
     if cfg.ablation.enabled:
-        sets.update({"raw": kept_path(storage.join(pre, "pairs")), "curated_flipped": kept})
-        if world:
-            sets["ceiling"] = storage.join(world, "ceiling", "pairs")
+        paths = {"raw": kept_path(storage.join(pre, "pairs")), "curated_flipped": kept,
+                 CEILING: storage.join(world, "ceiling", "pairs") if world else None}
+        sets.update({name: paths[name] for name in ablation_sets(cfg)})
     return sets
 
 
