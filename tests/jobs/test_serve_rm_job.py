@@ -208,7 +208,7 @@ def test_pooling_like_vllm(client, reference):
     ref = reference["rm-b"]
     text = ref.text(PROMPTS[0], RESPONSES[0])
     body = client.post("/pooling", json={"model": "rm-b", "input": [text], "use_activation": False}).json()
-    assert body["id"].startswith("pooling-") and body["object"] == "list"
+    assert body["id"].startswith("pool-") and body["object"] == "list"
     assert body["data"][0]["object"] == "pooling" and body["data"][0]["index"] == 0
     assert body["data"][0]["data"] == pytest.approx([ref.reward(text)], abs=TOL)
     default = client.post("/pooling", json={"model": "rm-b", "input": text}).json()

@@ -336,7 +336,7 @@ def test_a_real_pilot_planned_for_40m_pairs_on_the_aws_cluster(tmp_path):
                   f"decontam.benchmarks=[{tmp_path / 'benchmarks'}]", "ray.num_cpus=2")
     assert pre.returncode == 0, pre.stderr[-3000:]
     rm = build_tiny_model(tmp_path / "rm", kind="seq_cls")
-    score = run_job("score.py", f"data.input={pilot / 'preprocess' / 'pairs' / 'status=kept'}",
+    score = run_job("score.py", f"data.input='{pilot / 'preprocess' / 'pairs' / 'status=kept'}'",  # quoted: the path holds a "="
                     f"data.output={pilot / 'scored'}", f"models=[{{name: rm, path: {rm}}}]", "max_length=128",
                     "wandb.mode=disabled")
     assert score.returncode == 0, score.stderr[-3000:]
