@@ -187,7 +187,7 @@ def run_steps(cfg: DictConfig, run: JobRun) -> dict:
         world = storage.join(output, "world")
         counts = write_world(cfg, world)
         console.say(f"demo world: {counts['pairs']} pool pairs ({counts['flipped']} with chosen and rejected swapped), "
-              f"{counts['heldout']} held out, families {', '.join(counts['families'])}", flush=True)
+                f"{counts['heldout']} held out, families {', '.join(counts['families'])}")
         raw, benchmarks = storage.join(world, "raw"), [storage.join(world, "benchmarks")]
     else:
         raw, benchmarks = storage.absolute(cfg.data.raw), None
