@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from typing import Callable
 
 from synpref.record import storage
@@ -69,7 +70,8 @@ def start(output: str, config_yaml: str) -> None:
 
 def finish(output: str, settings: dict, stats: dict) -> None:
     storage.write_json(storage.join(output, "stats.json"), stats)
-    mark_finished(output, config_fingerprint(settings))
+    # the time tells a parent whether its step ran or found the run done (steps.run_job)
+    mark_finished(output, config_fingerprint(settings), finished_at=time.time())
 
 
 def joins_cluster(address: str | None) -> bool:

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError
 
 from synpref.record import storage
-from synpref.runner import console
+from synpref.runner import console, runs
 from synpref.runner.errors import BadConfig, StepFailed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,6 +128,7 @@ def run_job(job: str, settings: dict | DictConfig, *, output: str, where: str | 
     everything. Raises StepFailed naming the job, its command and its exit
     status when it fails."""
     command, folder, temporary = write_step_config(job, settings, output, where=where)
+    finished_before = runs.marker(output)
     try:
         if console.verbose():
             print(f"\n=== {job} -> {output}", flush=True)
@@ -154,7 +155,8 @@ def run_job(job: str, settings: dict | DictConfig, *, output: str, where: str | 
         raise StepFailed(job, returncode, command)
     stats = storage.read_json(storage.join(output, "stats.json"))
     if not console.verbose():
-        line.done(stats.get("result"))
+        skipped = finished_before is not None and runs.marker(output) == finished_before
+        line.done(("already done, not rerun: " if skipped else "") + (stats.get("result") or ""))
     return stats
 
 

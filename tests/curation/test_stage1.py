@@ -7,19 +7,8 @@ import pytest
 
 from synpref.curation.stage1 import adaptive_k, best_iteration, retrieve_neighbours, silver_additions, unverified_mask
 from synpref.record.ops import pair_key as key
-from synpref.record.schema import new_pair, pair_id
-
-
-def pair(i: int, **extra) -> dict:
-    row = new_pair([{"role": "user", "content": f"q{i}"}], f"good {i}", f"bad {i}", source="t", source_record=f"t:{i}")
-    row.update(extra)
-    return row
-
-
-def scored(i: int, p_best: float | None, p_gold: float | None) -> dict:
-    scores = [{"model": m, "r_chosen": 0.0, "r_rejected": 0.0, "p": p}
-              for m, p in (("best", p_best), ("gold", p_gold)) if p is not None]
-    return pair(i, rm_scores=scores)
+from synpref.record.schema import pair_id
+from tests.curation.stage_pairs import pair
 
 
 @pytest.mark.parametrize("p,k", [(0.0, 8), (0.3, 8), (0.5, 8), (0.51, 4), (0.75, 2), (0.9, 1), (0.99, 1), (1.0, 0)])

@@ -1,24 +1,12 @@
 """Stage 2's keep rule without Ray: the rules, the margins, the judges' votes kept, flip recycling."""
 
-
 import pyarrow as pa
 import pytest
 
 from synpref.curation.stage2 import (DROPPED_GOLD, DROPPED_OTHERS, DROPPED_UNSCORED, KEPT_GOLD_BEST, KEPT_GOLD_JUDGES,
                                      apply_keep_rule, decide, unconfident)
-from synpref.record.schema import PAIR_SCHEMA, new_pair
-
-
-def pair(i: int, **extra) -> dict:
-    row = new_pair([{"role": "user", "content": f"q{i}"}], f"good {i}", f"bad {i}", source="t", source_record=f"t:{i}")
-    row.update(extra)
-    return row
-
-
-def scored(i: int, p_best: float | None, p_gold: float | None) -> dict:
-    scores = [{"model": m, "r_chosen": 0.0, "r_rejected": 0.0, "p": p}
-              for m, p in (("best", p_best), ("gold", p_gold)) if p is not None]
-    return pair(i, rm_scores=scores)
+from synpref.record.schema import PAIR_SCHEMA
+from tests.curation.stage_pairs import pair, scored
 
 
 @pytest.mark.parametrize("p_best,p_gold,judge,expected", [
