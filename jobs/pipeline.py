@@ -175,7 +175,12 @@ def main(cfg: DictConfig) -> dict:
     own_log = (contextlib.nullcontext() if storage.is_uri(run.output)
                else console.others_to_log(storage.join(run.output, "job.log")))
     with own_log:
-        return run_steps(cfg, run)
+        try:
+            return run_steps(cfg, run)
+        finally:
+            import ray
+
+            ray.shutdown()  # Ray's last driver messages (worker warnings it flushes at exit) go to the job.log too
 
 
 def run_steps(cfg: DictConfig, run: JobRun) -> dict:

@@ -7,6 +7,7 @@ curation helped, and by how much.
 
 from __future__ import annotations
 
+from synpref.curation.report_markdown import fmt
 from synpref.curation.report_plots import plot
 from synpref.curation.stage2 import SILVER, is_recycled
 from synpref.record import storage
@@ -63,8 +64,8 @@ def verdict(report: dict) -> str:
     kept = truth["stages"]["Stage 2 kept (curated)"]["learnable"]
     helped = None not in (kept["precision"], pool["precision"]) and kept["precision"] > pool["precision"]
     labels = (f"Curation {'helped' if helped else 'did not help'} on the learnable families: label precision "
-              f"{pool['precision']} in the pool, {kept['precision']} in the Stage 2 curated pool (recall "
-              f"{kept['recall']}).")
+              f"{fmt(pool['precision'])} in the pool, {fmt(kept['precision'])} in the Stage 2 curated pool "
+              f"(recall {fmt(kept['recall'])}).")
     gap = report.get("gap_closed")
     if not gap:
         return labels

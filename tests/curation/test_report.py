@@ -16,6 +16,7 @@ def report(pool_precision, kept_precision, raw, curated, ceiling):
 def test_a_wide_gap_is_closed_by_a_share():
     text = verdict(report(0.75, 0.95, raw=0.70, curated=0.85, ceiling=0.90))
     assert text.startswith("Curation helped") and "closes 75% of the gap" in text
+    assert "label precision 0.750 in the pool, 0.950 in the Stage 2 curated pool (recall 0.800)" in text
 
 
 def test_a_narrow_gap_is_not_read_as_a_loss():
