@@ -69,6 +69,10 @@ def check_config(cfg: DictConfig) -> list[str]:
     modes = [j.get("mode", "sampled") for j in cfg.judges]
     if set(modes) - set(JUDGE_MODES):
         problems.append(f"judges[].mode {modes}: choose from {list(JUDGE_MODES)}")
+    for judge, mode in zip(cfg.judges, modes):
+        if mode == "sampled" and (judge.get("samples") is None or judge.get("temperature") is None):
+            problems.append(f"judge {judge.name}: mode sampled needs samples and temperature (e.g. "
+                            f"+judges.0.samples=3 +judges.0.temperature=0.7)")
     if cfg.judging.combine not in COMBINE:
         problems.append(f"judging.combine={cfg.judging.combine!r}: choose from {list(COMBINE)}")
     elif cfg.judging.combine == "mean_score" and set(modes) != {"logprob"}:

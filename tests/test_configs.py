@@ -63,3 +63,12 @@ def test_every_config_header_gives_the_launch_line():
     for path in (REPO / "conf").glob("*.yaml"):
         head = path.read_text().splitlines()[0]
         assert head.startswith("# Job: jobs/") or path.stem == "serve_deploy", f"{path.name}: {head}"
+
+
+def test_a_sampled_judge_without_its_samples_is_refused_before_anything_runs():
+    cfg = filled(OmegaConf.load(REPO / "conf" / "annotate.yaml"))
+    cfg.judges = [{"name": "j", "model": "smollm2-135m-instruct", "mode": "logprob"}]
+    assert job_module("annotate").check_config(cfg) == []
+    cfg.judges[0].mode = "sampled"  # a logprob judge switched on the command line: no samples, no temperature
+    problems = job_module("annotate").check_config(cfg)
+    assert any("judge j: mode sampled needs samples and temperature" in p for p in problems), problems
