@@ -7,7 +7,9 @@ Each iteration i (under output/iter-<i>/):
   rm/            train a Bradley-Terry RM on D_silver, best checkpoint by accuracy on D_gold  (jobs/train_rm.py)
   gold_scored/   p = sigmoid(r_w - r_l) of every gold pair                                   (jobs/score.py)
   retrieved/     per gold pair the k nearest unverified pairs of the pool, k = k_max if p <= 0.5
-                 else ceil(k_max (1 - p)), by embeddings of (conversation, attributes)
+                 else ceil(k_max (1 - p)), by embeddings of (conversation, attributes); the pool's
+                 embeddings (output/pool_embeddings, made once) stream past the gold vectors, exact by
+                 default, or through an inverted file (search.kind=ivf, output/pool_cells)
   labelled/      the judges label them, shown the nearest gold pairs as examples             (jobs/annotate.py)
   human/         a person verifies some of them (worksheet, Label Studio, Argilla) and the
                  verdicts join D_gold                                                        (jobs/verify.py)
@@ -26,7 +28,6 @@ import sys
 from pathlib import Path
 
 import hydra
-import numpy as np
 import pyarrow.compute as pc
 import ray
 from omegaconf import DictConfig
@@ -35,11 +36,13 @@ from ray.data import ActorPoolStrategy
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
 from synpref.annotation.retrieval import EmbedPairs, Embedder, embedding_text  # noqa: E402
+from synpref.curation.pool_ivf import load_centroids, nearest_in_cells, save_centroids, train_centroids, write_cells  # noqa: E402
+from synpref.curation.pool_search import BLOCK_ROWS, nearest_in_pool  # noqa: E402
 from synpref.curation.stage1 import (best_iteration, grown_silver, is_verified_silver, retrieve_neighbours,  # noqa: E402
-                                     seed_silver_rows, silver_additions, unverified_mask)
+                                     seed_ranked, seed_silver_rows, silver_additions)
 from synpref.record import storage  # noqa: E402
 from synpref.record.ops import p_of, pair_key  # noqa: E402
-from synpref.record.pairs_io import kept_path, pairs_dataset, read_pairs, write_pairs  # noqa: E402
+from synpref.record.pairs_io import kept_path, read_pairs, write_pairs  # noqa: E402
 from synpref.runner import console, runs, steps  # noqa: E402
 from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 from synpref.verification.waiting import ensure_verdicts  # noqa: E402
@@ -49,19 +52,44 @@ def check_config(cfg: DictConfig) -> list[str]:
     problems = []
     if cfg.iterations < 1 or cfg.k_max < 1:
         problems.append(f"iterations={cfg.iterations}, k_max={cfg.k_max}: both must be at least 1")
+    if cfg.search.kind not in ("exact", "ivf"):
+        problems.append(f"search.kind={cfg.search.kind!r}: exact or ivf")
+    elif cfg.search.kind == "ivf" and min(cfg.search.ivf.cells, cfg.search.ivf.probes, cfg.search.ivf.sample) < 1:
+        problems.append("search.ivf: cells, probes and sample must be at least 1")
     return problems
 
 
-def embed_pool(cfg: DictConfig, folder: str, fingerprint: str) -> tuple[list[str], list[str], np.ndarray]:
-    """(pair_ids, keys, unit vectors) of the pool, embedded once through Ray Data and kept in `folder`."""
-    e = cfg.embeddings
+def embed_pool(cfg: DictConfig, output: str, fingerprint: str) -> str:
+    """The pool's {pair_id, key, vector} rows, embedded once through Ray Data into output/pool_embeddings;
+    with search.kind=ivf also split into cells once (output/pool_cells). Returns the folder to search."""
+    e, folder = cfg.embeddings, storage.join(output, "pool_embeddings")
     runs.once(folder, fingerprint, lambda: ray.data.read_parquet(kept_path(storage.absolute(cfg.data.pool))).map_batches(
         EmbedPairs, batch_format="pyarrow", batch_size=256, num_cpus=e.num_cpus,
         compute=ActorPoolStrategy(min_size=1, max_size=e.actors),
         fn_constructor_kwargs=dict(embedder=e.model, device=e.device)).write_parquet(folder))
-    table = pairs_dataset(folder).to_table(columns=["pair_id", "key", "vector"])
-    vectors = np.stack(table["vector"].to_numpy(zero_copy_only=False)).astype(np.float32)
-    return table["pair_id"].to_pylist(), table["key"].to_pylist(), vectors
+    if cfg.search.kind == "exact":
+        return folder
+    cells = storage.join(output, "pool_cells")
+
+    def split():
+        ivf = cfg.search.ivf
+        centroids = train_centroids(ray.data.read_parquet(folder), cells=ivf.cells, sample_rows=ivf.sample, seed=cfg.seed)
+        write_cells(ray.data.read_parquet(folder), centroids, storage.join(cells, "pairs"))
+        save_centroids(storage.join(cells, "centroids.parquet"), centroids)
+        return {"cells": len(centroids)}
+
+    runs.once(cells, fingerprint, split)
+    return cells
+
+
+def pool_search(cfg: DictConfig, searched: str, queries, taken: set[str]):
+    """search(k) for retrieve_neighbours: exact over the embeddings, or over the probed ivf cells."""
+    taken = frozenset(taken)
+    if cfg.search.kind == "exact":
+        return lambda k: nearest_in_pool(ray.data.read_parquet(searched), queries, k, taken=taken)[::2]
+    centroids = load_centroids(storage.join(searched, "centroids.parquet"))
+    return lambda k: nearest_in_cells(storage.join(searched, "pairs"), centroids, queries, k,
+                                      probes=cfg.search.ivf.probes, taken=taken)[::2]
 
 
 def pool_rows(pool: str, ids: list[str]) -> list[dict]:
@@ -70,13 +98,18 @@ def pool_rows(pool: str, ids: list[str]) -> list[dict]:
     return sorted(read_pairs(pool, filter=pc.field("pair_id").isin(ids)), key=lambda r: order[r["pair_id"]])
 
 
-def seed_silver(cfg: DictConfig, pool_ids: list[str], pool_keys: list[str], gold_keys: set[str], path: str,
-                fingerprint: str) -> str:
-    """D_silver's start: seed_silver pool pairs (by pair_id hash, none in D_gold) with their own labels."""
+def seed_silver(cfg: DictConfig, embeddings: str, gold_keys: set[str], path: str, fingerprint: str) -> str:
+    """D_silver's start: seed_silver pool pairs (by pair_id hash, none in D_gold) with their own labels.
+    Each block offers its first seed_silver pairs; the driver keeps the first seed_silver of those."""
     def write():
-        ranked = sorted((pid for pid, k in zip(pool_ids, pool_keys) if k not in gold_keys),
-                        key=lambda pid: runs.config_fingerprint({"seed": cfg.seed, "pair": pid}))
-        write_pairs(seed_silver_rows(pool_rows(cfg.data.pool, ranked[:cfg.seed_silver])), storage.join(path, "pairs"))
+        n = cfg.seed_silver
+        offered = ray.data.read_parquet(embeddings).select_columns(["pair_id", "key"]).map_batches(
+            seed_ranked, batch_format="pyarrow", batch_size=BLOCK_ROWS,
+            fn_kwargs=dict(seed=cfg.seed, n=n, excluded=frozenset(gold_keys)))
+        first: list[tuple[str, str]] = []
+        for batch in offered.iter_batches(batch_format="pyarrow", batch_size=None):
+            first = sorted(first + list(zip(batch["rank"].to_pylist(), batch["pair_id"].to_pylist())))[:n]
+        write_pairs(seed_silver_rows(pool_rows(cfg.data.pool, [pid for _, pid in first])), storage.join(path, "pairs"))
 
     runs.once(path, fingerprint, write)
     return storage.join(path, "pairs")
@@ -117,11 +150,10 @@ def plot_gold_accuracy(rows: list[dict], path: str) -> None:
     plt.close(fig)
 
 
-def iteration(cfg: DictConfig, i: int, it: str, gold: str, silver: str, pool: tuple, embedder,
+def iteration(cfg: DictConfig, i: int, it: str, gold: str, silver: str, searched: str, embedder,
               fingerprint: str) -> dict:
     """One Stage 1 iteration under `it`; returns its metrics row (gold_after / silver_after: the sets
     the next iteration starts from)."""
-    pool_ids, pool_keys, pool_vectors = pool
     gold_rows, silver_rows = read_pairs(gold), read_pairs(silver)
     print(f"\n##### Stage 1 iteration {i}: D_silver {len(silver_rows)} pairs, D_gold {len(gold_rows)} pairs", flush=True)
 
@@ -143,10 +175,9 @@ def iteration(cfg: DictConfig, i: int, it: str, gold: str, silver: str, pool: tu
         # unverified: neither in D_gold nor labelled by the judges (the seed's own labels are unverified)
         taken = {pair_key(r) for r in gold_rows + [s for s in silver_rows if is_verified_silver(s)]}
         gold_vectors = embedder([embedding_text(g) for g in gold_rows])
-        positions, figures = retrieve_neighbours(
-            gold_rows, gold_vectors, p_by_key, pool_vectors, unverified_mask(pool_keys, taken),
-            k_max=cfg.k_max, index=cfg.embeddings.index, budget=cfg.max_labelled_per_iteration)
-        write_pairs(pool_rows(cfg.data.pool, [pool_ids[j] for j in positions]), storage.join(retrieved, "pairs"))
+        ids, figures = retrieve_neighbours(gold_rows, p_by_key, pool_search(cfg, searched, gold_vectors, taken),
+                                           k_max=cfg.k_max, budget=cfg.max_labelled_per_iteration)
+        write_pairs(pool_rows(cfg.data.pool, ids), storage.join(retrieved, "pairs"))
         return figures
 
     figures = runs.once(retrieved, fingerprint, retrieve)
@@ -201,17 +232,17 @@ def main(cfg: DictConfig) -> dict:
     steps.shared_cluster(cfg.ray.address, cfg.ray.num_cpus)
     output, fingerprint = run.output, run.fingerprint
 
-    pool = embed_pool(cfg, storage.join(output, "pool_embeddings"), fingerprint)
+    searched = embed_pool(cfg, output, fingerprint)
     gold = storage.absolute(cfg.data.gold)
     silver = (storage.absolute(cfg.data.silver) if cfg.data.silver else
-              seed_silver(cfg, pool[0], pool[1], {pair_key(r) for r in read_pairs(gold)},
+              seed_silver(cfg, storage.join(output, "pool_embeddings"), {pair_key(r) for r in read_pairs(gold)},
                           storage.join(output, "silver-seed"), fingerprint))
     embedder = Embedder(cfg.embeddings.model, cfg.embeddings.device)
     metrics = []
     for i in range(cfg.iterations):
         it = storage.join(output, f"iter-{i}")
         row = runs.once(storage.join(it, "metrics"), fingerprint,
-                        lambda i=i, it=it, gold=gold, silver=silver: iteration(cfg, i, it, gold, silver, pool,
+                        lambda i=i, it=it, gold=gold, silver=silver: iteration(cfg, i, it, gold, silver, searched,
                                                                                embedder, fingerprint))
         metrics.append(row)
         gold, silver = row["gold_after"], row["silver_after"]

@@ -9,12 +9,13 @@ neighbours go to the judges. Judge-labelled pairs then join D_silver in the judg
 from __future__ import annotations
 
 import math
+from typing import Callable
 
-import numpy as np
+import pyarrow as pa
 
-from synpref.annotation.retrieval import VectorIndex
 from synpref.record.ops import flip, pair_key, record_decision
 from synpref.record.schema import KEPT
+from synpref.runner.runs import config_fingerprint
 
 STAGE = "stage1"
 # D_silver's bootstrap: pool pairs with the data's own label. They only train the first RM; nobody
@@ -26,30 +27,35 @@ def adaptive_k(p: float, k_max: int) -> int:
     return k_max if p <= 0.5 else math.ceil(k_max * (1.0 - p))
 
 
-def retrieve_neighbours(gold: list[dict], gold_vectors: np.ndarray, p_by_key: dict[str, float],
-                        pool_vectors: np.ndarray, candidates: np.ndarray, *, k_max: int,
-                        index: str = "faiss", budget: int | None = None) -> tuple[list[int], dict]:
-    """Pool positions to label: the union over gold pairs of each one's k nearest candidates.
+def retrieve_neighbours(gold: list[dict], p_by_key: dict[str, float], search: Callable, *, k_max: int,
+                        budget: int | None = None) -> tuple[list, dict]:
+    """Pool pairs to label: the union over gold pairs of each one's k nearest unverified pairs.
 
-    `candidates` is a boolean mask over the pool (unverified, not yet in D_silver or D_gold). A gold
-    pair without a score (quarantined when scored) counts as wrong: it pulls k_max. Returns the
-    positions and figures. Gold pairs are served from the least to the most confident, so under a
-    labelling `budget` (max pairs) the neighbours of the RM's errors come first; a neighbour two gold
-    pairs share is taken once."""
-    positions = np.flatnonzero(candidates)
+    `search(k)` returns, per gold pair, the ids of its k nearest candidates (unverified: not in D_gold
+    nor labelled into D_silver), best first, and the number of candidates. A gold pair without a score
+    (quarantined when scored) counts as wrong: it pulls k_max. Gold pairs are served from the least to
+    the most confident, so under a labelling `budget` (max pairs) the neighbours of the RM's errors
+    come first; a neighbour two gold pairs share is taken once."""
     ks = [adaptive_k(p_by_key.get(pair_key(g), 0.0), k_max) for g in gold]
-    chosen: dict[int, None] = {}
-    if len(positions) and gold:
-        search = VectorIndex(pool_vectors[positions], index)
-        _, found = search.search(gold_vectors, max(ks) if ks else 0)
-        by_confidence = sorted(range(len(gold)), key=lambda i: p_by_key.get(pair_key(gold[i]), 0.0))
-        for i in by_confidence:
-            for j in found[i][:ks[i]]:
-                if j >= 0 and (budget is None or len(chosen) < budget):
-                    chosen.setdefault(int(positions[j]), None)
+    chosen: dict = {}
+    found, candidates = search(max(ks, default=0))
+    by_confidence = sorted(range(len(gold)), key=lambda i: p_by_key.get(pair_key(gold[i]), 0.0))
+    for i in by_confidence:
+        for pair in found[i][:ks[i]]:
+            if budget is None or len(chosen) < budget:
+                chosen.setdefault(pair, None)
     wrong = sum(1 for g in gold if p_by_key.get(pair_key(g), 0.0) <= 0.5)
     return list(chosen), {"gold_pairs": len(gold), "gold_wrong": wrong, "k_requested": sum(ks),
-                          "candidates": int(len(positions)), "retrieved": len(chosen)}
+                          "candidates": int(candidates), "retrieved": len(chosen)}
+
+
+def seed_ranked(batch: pa.Table, *, seed: int, n: int, excluded: frozenset) -> pa.Table:
+    """The block's n pairs (keys not in `excluded`) first in D_silver's seed order, a hash of
+    (seed, pair_id): any n of the pool, the same on every run and whatever the block boundaries."""
+    ranked = sorted((config_fingerprint({"seed": seed, "pair": pid}), pid)
+                    for pid, key in zip(batch["pair_id"].to_pylist(), batch["key"].to_pylist()) if key not in excluded)
+    return pa.table({"rank": pa.array([r for r, _ in ranked[:n]], pa.string()),
+                     "pair_id": pa.array([p for _, p in ranked[:n]], pa.string())})
 
 
 def silver_additions(labelled: list[dict], *, iteration: int) -> tuple[list[dict], dict]:
@@ -91,10 +97,6 @@ def grown_silver(silver: list[dict], added: list[dict]) -> list[dict]:
     """D_silver with the judge-labelled pairs added; an added pair replaces its seed row (same pair)."""
     replaced = {pair_key(r) for r in added}
     return [r for r in silver if pair_key(r) not in replaced] + added
-
-
-def unverified_mask(pool_keys: list[str], taken: set[str]) -> np.ndarray:
-    return np.array([k not in taken for k in pool_keys], dtype=bool)
 
 
 def best_iteration(rows: list[dict]) -> dict:

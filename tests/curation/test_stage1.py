@@ -3,9 +3,10 @@
 import math
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
-from synpref.curation.stage1 import adaptive_k, best_iteration, retrieve_neighbours, silver_additions, unverified_mask
+from synpref.curation.stage1 import adaptive_k, best_iteration, retrieve_neighbours, seed_ranked, silver_additions
 from synpref.record.ops import pair_key as key
 from synpref.record.schema import pair_id
 from tests.curation.stage_pairs import pair
@@ -17,6 +18,14 @@ def test_adaptive_k_follows_the_paper(p, k):
     assert adaptive_k(p, 8) == (8 if p <= 0.5 else math.ceil(8 * (1 - p)))
 
 
+def searching(gold_vectors: np.ndarray, pool: np.ndarray, candidates: np.ndarray):
+    """search(k) over pool positions, as the job's pool search answers: nearest first, candidates only."""
+    def search(k):
+        order = np.argsort(-(gold_vectors @ pool.T), axis=1, kind="stable")
+        return [[int(j) for j in row if candidates[j]][:k] for row in order], int(candidates.sum())
+    return search
+
+
 def test_retrieval_takes_k_nearest_unverified_per_gold_pair_once():
     # pool vectors on a circle; gold pair 0 sits at angle 0, gold pair 1 at angle pi
     angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
@@ -26,7 +35,7 @@ def test_retrieval_takes_k_nearest_unverified_per_gold_pair_once():
     p = {key(gold[0]): 0.2, key(gold[1]): 0.75}  # wrong -> k 8; right at 0.75 -> k 2
     mask = np.ones(16, bool)
     mask[0] = False  # already verified: never retrieved
-    positions, figures = retrieve_neighbours(gold, gold_vectors, p, pool, mask, k_max=8, index="numpy")
+    positions, figures = retrieve_neighbours(gold, p, searching(gold_vectors, pool, mask), k_max=8)
     assert 0 not in positions
     assert figures == {"gold_pairs": 2, "gold_wrong": 1, "k_requested": 10, "candidates": 15, "retrieved": 10}
     near_zero = sorted(positions[:8])
@@ -37,14 +46,20 @@ def test_retrieval_takes_k_nearest_unverified_per_gold_pair_once():
 def test_retrieval_shares_neighbours_and_counts_unscored_gold_as_wrong():
     pool = np.eye(3, dtype=np.float32)
     gold = [pair(1), pair(2)]
-    positions, figures = retrieve_neighbours(gold, np.array([[1, 0, 0], [1, 0, 0]], np.float32), {}, pool,
-                                             np.ones(3, bool), k_max=2, index="faiss")
+    search = searching(np.array([[1, 0, 0], [1, 0, 0]], np.float32), pool, np.ones(3, bool))
+    positions, figures = retrieve_neighbours(gold, {}, search, k_max=2)
     assert figures["gold_wrong"] == 2 and figures["k_requested"] == 4
     assert len(positions) == len(set(positions)) == 2
 
 
-def test_unverified_mask():
-    assert unverified_mask(["a", "b", "c"], {"b"}).tolist() == [True, False, True]
+def test_seed_order_does_not_depend_on_blocks():
+    ids = [f"p{i}" for i in range(40)]
+    table = pa.table({"pair_id": ids, "key": ids})
+    whole = seed_ranked(table, seed=3, n=5, excluded=frozenset({"p7"}))["pair_id"].to_pylist()
+    halves = [seed_ranked(table.slice(lo, 20), seed=3, n=5, excluded=frozenset({"p7"})) for lo in (0, 20)]
+    merged = sorted(r for h in halves for r in zip(h["rank"].to_pylist(), h["pair_id"].to_pylist()))[:5]
+    assert [pid for _, pid in merged] == whole and "p7" not in whole
+    assert seed_ranked(table, seed=4, n=5, excluded=frozenset())["pair_id"].to_pylist() != whole
 
 
 def test_silver_additions_follow_the_judges():
@@ -71,6 +86,5 @@ def test_retrieval_budget_serves_the_rms_errors_first():
     gold = [pair(1), pair(2)]
     vectors = np.array([[1, 0, 0, 0], [0, 0, 0, 1]], np.float32)
     p = {key(gold[0]): 0.9, key(gold[1]): 0.1}  # the second gold pair is the RM's error
-    positions, figures = retrieve_neighbours(gold, vectors, p, pool, np.ones(4, bool), k_max=2, index="numpy",
-                                             budget=2)
+    positions, figures = retrieve_neighbours(gold, p, searching(vectors, pool, np.ones(4, bool)), k_max=2, budget=2)
     assert positions[0] == 3 and len(positions) == 2 and figures["retrieved"] == 2
