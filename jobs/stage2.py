@@ -6,7 +6,7 @@ Reads:  data.pool   -- D_un with attributes (the pool Stage 1 drew from); D_gold
         best_rm     -- Stage 1's best RM (its stats.json names it)
 Steps (under output/, each skipped on a re-run once finished):
   gold_rm/      train the gold RM on D_gold                                             (jobs/train_rm.py)
-  remaining/    the pool without D_gold and judge-labelled D_silver pairs
+  remaining/    the pool without D_gold and judge-labelled D_silver pairs (a Ray Data anti-join)
   scored/       p of the best RM and of the gold RM for every pair, one pass            (jobs/score.py)
   unconfident/  pairs with p_best < 0.5 + unconfident_margin
   judged/       those through retrieval of gold examples + the judges                   (jobs/annotate.py)
@@ -30,13 +30,12 @@ from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted working_dir is not installed
 
-from synpref.curation.stage1 import is_verified_silver  # noqa: E402
-from synpref.curation.stage2 import STAGE, apply_keep_rule, is_recycled, silver_row, unconfident  # noqa: E402
+from synpref.curation.pool_join import as_silver, judged_silver, without_gold_and_silver  # noqa: E402
+from synpref.curation.stage2 import STAGE, apply_keep_rule, is_recycled, unconfident  # noqa: E402
 from synpref.record import storage  # noqa: E402
 from synpref.record.counts import by_status_and_reason, outcome_counts  # noqa: E402
-from synpref.record.ops import pair_key  # noqa: E402
-from synpref.record.pairs_io import kept_path, read_pairs, write_dataset  # noqa: E402
-from synpref.record.schema import DROPPED, KEPT, QUARANTINED, to_table  # noqa: E402
+from synpref.record.pairs_io import write_dataset  # noqa: E402
+from synpref.record.schema import DROPPED, KEPT, QUARANTINED  # noqa: E402
 from synpref.runner import console, runs, steps  # noqa: E402
 from synpref.runner.job import JobRun, exits_with_status  # noqa: E402
 
@@ -50,10 +49,6 @@ def check_config(cfg: DictConfig) -> list[str]:
     problems += [f"{key}={value}: a margin on p is in [0, 0.5)" for key, value in margins.items()
                  if not 0.0 <= value < 0.5]
     return problems
-
-
-def without_keys(batch: pa.Table, *, taken: set[str]) -> pa.Table:
-    return batch.filter(pa.array([pair_key(r) not in taken for r in batch.to_pylist()], pa.bool_()))
 
 
 def by_confidence(batch: pa.Table, *, margin: float, want_unconfident: bool) -> pa.Table:
@@ -72,9 +67,10 @@ def main(cfg: DictConfig) -> dict:
         return run.stats
     steps.shared_cluster(cfg.ray.address, cfg.ray.num_cpus)
     output, fingerprint = run.output, run.fingerprint
-    gold, silver = storage.absolute(cfg.data.gold), storage.absolute(cfg.data.silver)
+    gold = storage.absolute(cfg.data.gold)
     # judge-labelled D_silver is curated already; its bootstrap (the pool's own labels) is decided here
-    silver_rows = [r for r in read_pairs(silver) if is_verified_silver(r)]
+    silver = storage.absolute(cfg.data.silver)
+    n_silver = judged_silver(silver).count()
 
     # 1. the gold RM, trained on every human-verified pair
     gold_rm = storage.join(output, "gold_rm")
@@ -84,13 +80,8 @@ def main(cfg: DictConfig) -> dict:
     # 2. both RMs score the rest of the pool in one pass
     remaining = storage.join(output, "remaining")
 
-    def leave_out_gold_and_silver():
-        # gold + silver keys: small next to the pool, so they travel with the map function
-        taken = {pair_key(r) for r in read_pairs(gold) + silver_rows}
-        ray.data.read_parquet(kept_path(storage.absolute(cfg.data.pool))).map_batches(
-            without_keys, batch_format="pyarrow", fn_kwargs=dict(taken=taken)).write_parquet(remaining)
-
-    runs.once(remaining, fingerprint, leave_out_gold_and_silver)
+    runs.once(remaining, fingerprint, lambda: without_gold_and_silver(
+        storage.absolute(cfg.data.pool), gold, silver, partition_rows=cfg.join_partition_rows).write_parquet(remaining))
     n_remaining = ray.data.read_parquet(remaining).count()
     scored = storage.join(output, "scored")
     steps.run_job("score", steps.merged(cfg.score, {
@@ -124,15 +115,14 @@ def main(cfg: DictConfig) -> dict:
     decided = to_decide.map_batches(apply_keep_rule, batch_format="pyarrow", batch_size=None, fn_kwargs=dict(
         best=BEST, gold=GOLD, gold_margin=keep.gold_margin, best_margin=keep.best_margin,
         flip_dropped=keep.flip_dropped))
-    silver_kept = [silver_row(r) for r in silver_rows]
-    curated = decided.union(ray.data.from_arrow(to_table(silver_kept))) if silver_kept else decided
+    curated = decided.union(judged_silver(silver).map_batches(as_silver, batch_format="pyarrow")) if n_silver else decided
     write_dataset(curated, pairs_path)
 
     rules = by_status_and_reason(outcome_counts(pairs_path))
     flipped_in = sum(n for (status, reason), n in rules.items() if is_recycled({"reason": reason}))
     statuses = {s: sum(n for (status, _), n in rules.items() if status == s) for s in (KEPT, DROPPED, QUARANTINED)}
-    n_in, rows_out = n_remaining + len(silver_rows), sum(rules.values())
-    stats = {"pairs_in": n_in, "pool_scored": n_remaining, "silver_in": len(silver_rows), "unconfident": n_unsure,
+    n_in, rows_out = n_remaining + n_silver, sum(rules.values())
+    stats = {"pairs_in": n_in, "pool_scored": n_remaining, "silver_in": n_silver, "unconfident": n_unsure,
              "judged": judge_stats.get("pairs_labelled", 0), "judge_labels": judge_stats.get("labels", {}),
              "rules": {f"{s}:{r}": n for (s, r), n in rules.items()}, "kept": statuses[KEPT] - flipped_in,
              "flipped_added": flipped_in, "dropped": statuses[DROPPED], "quarantined": statuses[QUARANTINED],
