@@ -5,7 +5,8 @@ RM's for the keep rule). Several models score in one pass over the data.
 Reads:  data.input -- Parquet pairs (PAIR_SCHEMA): a pairs/ folder (every status) or pairs/status=kept
 Writes: data.output/pairs/status=kept|quarantined|.../  every input row exactly once: kept pairs scored
         (too long: truncated and marked, or quarantined too_long, by `overflow`); rows not kept unchanged
-        data.output/stats.json, config.yaml, _SUCCESS (synpref.runner.runs); a re-run of a finished output skips
+        data.output/stats.json, config.yaml, _SUCCESS (synpref.runner.runs); a re-run of a finished output skips,
+        a re-run of a killed one scores only the pairs it had not written (synpref.record.resumable)
 Backends: transformers (synpref.scoring.transformers_backend.ScorePairs actors, CPU or GPU) | vllm (ray.data.llm classify)
 
     python jobs/score.py data.input=out/ann/pairs data.output=out/scored 'models=[{name: best, path: out/rm/model}]'
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a submitted work
 from synpref.record import storage  # noqa: E402
 from synpref.record.counts import COUNT_COLUMNS, format_table, outcome_counts  # noqa: E402
 from synpref.record.pairs_io import write_dataset  # noqa: E402
+from synpref.record.resumable import write_resumable  # noqa: E402
 from synpref.rm.scorer import DTYPES  # noqa: E402
 from synpref.runner import runs  # noqa: E402
 from synpref.runner.errors import BadConfig  # noqa: E402
@@ -37,7 +39,7 @@ from synpref.scoring.transformers_backend import ScorePairs  # noqa: E402
 from synpref.scoring.vllm_backend import score_with_vllm  # noqa: E402
 
 # how a run is executed, not what it computes: a finished run with other values of these is still done
-EXECUTION_KEYS = ("actors", "batch_size", "transformers", "vllm")
+EXECUTION_KEYS = ("actors", "batch_size", "transformers", "vllm", "resume_block_pairs")
 
 
 def check_config(cfg: DictConfig) -> list[str]:
@@ -103,12 +105,20 @@ def main(cfg: DictConfig) -> dict:
         raise BadConfig([f"data.input={inputs}: no pairs there"], job="score")
 
     pairs_path = storage.join(run.output, "pairs")
-    write_dataset(scored_dataset(cfg, input_pairs(inputs, cfg.data.limit)), pairs_path)
+    finished_before = None
+    if cfg.data.limit:  # the first rows: a resumed read would not see the same ones, so no resuming
+        write_dataset(scored_dataset(cfg, input_pairs(inputs, cfg.data.limit)), pairs_path)
+    else:
+        finished_before = write_resumable(lambda: ray.data.read_parquet(inputs), lambda kept: scored_dataset(cfg, kept),
+                                          pairs_path, output=run.output, fingerprint=run.fingerprint,
+                                          rows_per_block=cfg.resume_block_pairs)
+    if finished_before is not None:
+        print(f"resumed an unfinished run: {finished_before} pairs it had scored were not scored again")
     elapsed = time.time() - started
 
     names = [m.name for m in cfg.models]
     stats = score_stats(input_counts, pairs_path, names, elapsed)
-    stats.update(backend=cfg.backend)
+    stats.update(backend=cfg.backend, resumed_after_pairs=finished_before)
     stats["result"] = (f"{stats['pairs_scored']} pairs scored by {', '.join(names)} ({stats['pairs_per_second']} "
                        f"pairs/s), {stats['totals']['quarantined']} quarantined")
     print(format_table(stats))
