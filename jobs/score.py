@@ -80,7 +80,7 @@ def scored_dataset(cfg: DictConfig, pairs):
     resources = dict(num_gpus=t.gpus_per_actor) if cfg.device == "cuda" else dict(num_cpus=t.cpus_per_actor)
     return pairs.map_batches(
         ScorePairs, batch_format="pyarrow", batch_size=cfg.batch_size,
-        compute=ActorPoolStrategy(min_size=1, max_size=cfg.actors),
+        compute=ActorPoolStrategy(size=cfg.actors),  # model loads are slow: start them all, do not wait for a queue
         fn_constructor_kwargs=dict(models=models, max_length=cfg.max_length, overflow=cfg.overflow, device=cfg.device,
                                    dtype=cfg.dtype, max_tokens_per_forward=t.max_tokens_per_forward,
                                    max_rows_per_forward=t.max_rows_per_forward, torch_threads=t.torch_threads),
