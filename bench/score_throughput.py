@@ -7,13 +7,16 @@ Every side formats and truncates with synpref.rm.format and uses `--threads` int
   per-pair loop:  one HF forward per pair (its chosen and rejected padded together), input order
   batched loop:   one HF forward per `--batch` pairs (2 x batch sequences padded to the longest), input order
   ScorePairs:     the stage's callable in this process, `--stage-batch` pairs per call (length-sorted
-                  micro-batches through RewardScorer, conf/score.yaml's token budget), no Ray
-  scoring stage:  ray.data.from_arrow -> map_batches(ScorePairs, ActorPoolStrategy(1, 1)) -> materialize,
+                  micro-batches through RewardScorer, conf/score.yaml's token budget), no Ray; with
+                  chosen and rejected as two rows, and shared (one row per pair, the conversation once)
+  scoring stage:  ray.data.from_arrow -> map_batches(ScorePairs, ActorPoolStrategy(1, 1)) -> materialize
+                  (conf/score.yaml's settings, so the shared layout),
                   end to end (actor start and model load included) and with a one-pair run's wall time
                   (the same start-up) subtracted
 The model is SmolLM2-135M-Instruct as a sequence classifier (num_labels=1, score head seeded), saved
 once to a temporary folder so that the actor loads the same weights. Pairs are synthetic chat pairs
-with long-tailed lengths (seeded). The rewards of every side are compared with the per-pair loop's.
+(make_pairs: a conversation, then two responses of a few hundred tokens; seeded), and the bench
+prints their shared fraction. The rewards of every side are compared with the per-pair loop's.
 
     python bench/score_throughput.py [--pairs 128] [--batch 16] [--stage-batch 128] [--threads 2]
 """
@@ -36,17 +39,25 @@ WORDS = ("the of and to in is that for it as with was on be by this are from or 
 
 
 def make_pairs(n: int, seed: int) -> list[dict]:
-    """Chat pairs with long-tailed (log-normal) prompt and response lengths, mean ~40 words each."""
+    """Chat pairs shaped like preference data: a conversation of one to three user turns (earlier
+    assistant turns between them), then two responses of a few hundred tokens; lengths log-normal."""
     from synpref.record.schema import new_pair
 
     rng = random.Random(seed)
 
     def text(mean_words: float) -> str:
-        k = max(1, int(rng.lognormvariate(math.log(mean_words) - 0.5, 1.0)))
-        return " ".join(rng.choice(WORDS) for _ in range(min(k, 600))).capitalize() + "."
+        k = max(1, int(rng.lognormvariate(math.log(mean_words) - 0.125, 0.5)))
+        return " ".join(rng.choice(WORDS) for _ in range(min(k, 1200))).capitalize() + "."
 
-    return [new_pair([{"role": "user", "content": text(40)}], text(40), text(40), source="bench",
-                     source_record=f"bench:{i}") for i in range(n)]
+    rows = []
+    for i in range(n):
+        conversation = []
+        for _ in range(rng.choice([1, 1, 2, 3])):
+            if conversation:
+                conversation.append({"role": "assistant", "content": text(120)})
+            conversation.append({"role": "user", "content": text(80)})
+        rows.append(new_pair(conversation, text(200), text(200), source="bench", source_record=f"bench:{i}"))
+    return rows
 
 
 def build_rm(model: str, folder: str, seed: int) -> int:
@@ -115,15 +126,19 @@ def stage_options() -> dict:
     from omegaconf import OmegaConf
 
     t = OmegaConf.load(REPO / "conf" / "score.yaml").transformers
-    return dict(max_tokens_per_forward=t.max_tokens_per_forward, max_rows_per_forward=t.max_rows_per_forward)
+    return dict(max_tokens_per_forward=t.max_tokens_per_forward, max_rows_per_forward=t.max_rows_per_forward,
+                share_prompt=t.share_prompt)
 
 
-def score_pairs_in_process(folder: str, rows: list[dict], batch: int, max_length: int, threads: int) -> dict:
+def score_pairs_in_process(folder: str, rows: list[dict], batch: int, max_length: int, threads: int,
+                           share_prompt: bool) -> dict:
     from synpref.scoring.transformers_backend import ScorePairs
     from synpref.record.schema import to_table
     from synpref.rm.scorer import length_groups
+    from synpref.rm.shared_prompt import packed_length
 
-    stage = ScorePairs([{"name": "rm", "path": folder}], max_length=max_length, torch_threads=threads, **stage_options())
+    stage = ScorePairs([{"name": "rm", "path": folder}], max_length=max_length, torch_threads=threads,
+                       **{**stage_options(), "share_prompt": share_prompt})
     scorer = stage.scorers[0][1]
     started = time.perf_counter()
     out = []
@@ -133,7 +148,8 @@ def score_pairs_in_process(folder: str, rows: list[dict], batch: int, max_length
     padded = 0
     for start in range(0, len(rows), batch):
         chosen, rejected = encoded(scorer.tokenizer, rows[start:start + batch], max_length)
-        lengths = [len(x) for x in chosen + rejected]
+        lengths = ([packed_length(c, r) for c, r in zip(chosen, rejected)] if share_prompt
+                   else [len(x) for x in chosen + rejected])
         padded += sum(len(g) * max(lengths[i] for i in g) for g in length_groups(
             lengths, scorer.max_tokens_per_forward, scorer.max_rows_per_forward))
     return {"seconds": seconds, "rewards": [(r["rm_scores"][0]["r_chosen"], r["rm_scores"][0]["r_rejected"]) for r in out],
@@ -184,6 +200,7 @@ def main():
         args.stage_batch = int(OmegaConf.load(REPO / "conf" / "score.yaml").batch_size)
 
     from synpref.rm.scorer import load_tokenizer
+    from synpref.rm.shared_prompt import packed_length
 
     rate = matmul_rate(args.threads)
     rows = make_pairs(args.pairs, args.seed)
@@ -191,16 +208,21 @@ def main():
         params = build_rm(args.model, folder, args.seed)
         chosen, rejected = encoded(load_tokenizer(folder), rows, args.max_length)
         real = sum(len(x) for x in chosen + rejected)
+        computed = sum(packed_length(c, r) for c, r in zip(chosen, rejected))
         print(f"machine: {os.cpu_count()} cores, {args.threads} threads per side; fp32 torch.matmul 2048^3: "
               f"{rate / 1e9:.1f} GFLOP/s")
         print(f"model: {args.model} as a seq-cls RM, {params / 1e6:.1f}M params, float32; {args.pairs} pairs, "
               f"{real} real tokens (chosen + rejected, {real / 2 / args.pairs:.0f} per sequence, longest "
               f"{max(len(x) for x in chosen + rejected)}), max_length {args.max_length}")
+        print(f"shared fraction: {1 - computed / real:.1%} of those tokens are the conversation's second copy, "
+              f"which the shared layout does not compute ({computed} tokens computed)")
         results = {
             "per-pair loop": hf_loop(folder, rows, 1, args.max_length, args.threads),
             f"batched loop ({args.batch} pairs)": hf_loop(folder, rows, args.batch, args.max_length, args.threads),
-            f"ScorePairs in process ({args.stage_batch})": score_pairs_in_process(
-                folder, rows, args.stage_batch, args.max_length, args.threads),
+            f"ScorePairs in process ({args.stage_batch}), two rows": score_pairs_in_process(
+                folder, rows, args.stage_batch, args.max_length, args.threads, share_prompt=False),
+            f"ScorePairs in process ({args.stage_batch}), shared": score_pairs_in_process(
+                folder, rows, args.stage_batch, args.max_length, args.threads, share_prompt=True),
         }
         stage = ray_stage(folder, rows, args.stage_batch, args.max_length, args.threads)
     rate_after = matmul_rate(args.threads)

@@ -83,7 +83,8 @@ def scored_dataset(cfg: DictConfig, pairs):
         compute=ActorPoolStrategy(size=cfg.actors),  # model loads are slow: start them all, do not wait for a queue
         fn_constructor_kwargs=dict(models=models, max_length=cfg.max_length, overflow=cfg.overflow, device=cfg.device,
                                    dtype=cfg.dtype, max_tokens_per_forward=t.max_tokens_per_forward,
-                                   max_rows_per_forward=t.max_rows_per_forward, torch_threads=t.torch_threads),
+                                   max_rows_per_forward=t.max_rows_per_forward, torch_threads=t.torch_threads,
+                                   share_prompt=t.share_prompt),
         **resources)
 
 

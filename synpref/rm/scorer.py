@@ -107,6 +107,29 @@ class RewardScorer:
                     scores[i] = reward
         return scores
 
+    def score_pairs(self, chosen: list[list[int]], rejected: list[list[int]],
+                    share_prompt: bool = True) -> tuple[list[float], list[float]]:
+        """Rewards of chosen[i] and rejected[i]. share_prompt: one row per pair, the tokens both start
+        with computed once (synpref.rm.shared_prompt; models whose attention takes no 4D mask fall
+        back to two rows)."""
+        import torch
+
+        from synpref.rm.shared_prompt import pack, packed_length, shared_length, shared_rewards, unsupported
+
+        if not share_prompt or unsupported(self.model):
+            scores = self.score_ids(chosen + rejected)
+            return scores[:len(chosen)], scores[len(chosen):]
+        shared = [shared_length(c, r) for c, r in zip(chosen, rejected)]
+        out_chosen, out_rejected = [0.0] * len(chosen), [0.0] * len(chosen)
+        lengths = [packed_length(c, r, s) for c, r, s in zip(chosen, rejected, shared)]
+        with torch.inference_mode():
+            for group in length_groups(lengths, self.max_tokens_per_forward, self.max_rows_per_forward):
+                layout = pack([(chosen[i], rejected[i], shared[i]) for i in group], self.tokenizer.pad_token_id)
+                r_chosen, r_rejected = shared_rewards(self.model, self.model, layout, self.device)
+                for i, a, b in zip(group, r_chosen.cpu().tolist(), r_rejected.cpu().tolist()):
+                    out_chosen[i], out_rejected[i] = a, b
+        return out_chosen, out_rejected
+
     def _forward(self, input_ids, attention_mask):
         # The backbone's hidden states through the score head at every position, then the value
         # at the last real token: the same head and pooling as *ForSequenceClassification, but

@@ -1,7 +1,7 @@
 """The transformers backend of reward-model scoring: `ScorePairs`, a callable class for `map_batches`
 holding every model (so the best RM and the gold RM score a batch in one pass over the data); each
-model scores the batch's chosen and rejected sequences together through RewardScorer.score_ids
-(length-sorted micro-batches). An entry of the same model name in rm_scores is replaced; entries of
+model scores the batch's pairs through RewardScorer.score_pairs (length-sorted micro-batches, with
+share_prompt one row per pair whose conversation is computed once for both responses). An entry of the same model name in rm_scores is replaced; entries of
 other models stay.
 """
 
@@ -13,7 +13,8 @@ from synpref.record.ops import with_score
 from synpref.record.schema import KEPT, to_table
 from synpref.scoring.pairs import OVERFLOW_POLICIES, PairEncoder, decide, is_kept, overflow_outcome
 
-def score_rows(rows: list[dict], scorers: list[tuple[str, object]], encoder: PairEncoder, overflow: str) -> list[dict]:
+def score_rows(rows: list[dict], scorers: list[tuple[str, object]], encoder: PairEncoder, overflow: str,
+               share_prompt: bool = True) -> list[dict]:
     """Score the kept rows with every (name, RewardScorer); returns the rows, updated in place."""
     todo = [r for r in rows if is_kept(r)]
     per_model, too_long = encoder(todo)
@@ -24,10 +25,10 @@ def score_rows(rows: list[dict], scorers: list[tuple[str, object]], encoder: Pai
         if status == KEPT:
             keep.append(i)
     for (name, scorer), (chosen, rejected) in zip(scorers, per_model):
-        ids = [chosen[i] for i in keep] + [rejected[i] for i in keep]
-        rewards = scorer.score_ids(ids) if ids else []  # chosen and rejected in one length-sorted call
+        r_chosen, r_rejected = scorer.score_pairs([chosen[i] for i in keep], [rejected[i] for i in keep],
+                                                  share_prompt=share_prompt) if keep else ([], [])
         for j, i in enumerate(keep):
-            todo[i]["rm_scores"] = with_score(todo[i].get("rm_scores"), name, rewards[j], rewards[len(keep) + j])
+            todo[i]["rm_scores"] = with_score(todo[i].get("rm_scores"), name, r_chosen[j], r_rejected[j])
     return rows
 
 
@@ -39,7 +40,7 @@ class ScorePairs:
 
     def __init__(self, models: list[dict], *, max_length: int, overflow: str = "truncate", device: str = "cpu",
                  dtype: str = "auto", max_tokens_per_forward: int = 4096, max_rows_per_forward: int = 64,
-                 torch_threads: int | None = None):
+                 torch_threads: int | None = None, share_prompt: bool = True):
         from synpref.rm.weights import resolve_model
         from synpref.rm.scorer import RewardScorer
 
@@ -51,6 +52,7 @@ class ScorePairs:
                                                  torch_threads=torch_threads)) for m in models]
         self.encoder = PairEncoder([s.tokenizer for _, s in self.scorers], max_length)
         self.overflow = overflow
+        self.share_prompt = share_prompt
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return to_table(score_rows(batch.to_pylist(), self.scorers, self.encoder, self.overflow))
+        return to_table(score_rows(batch.to_pylist(), self.scorers, self.encoder, self.overflow, self.share_prompt))

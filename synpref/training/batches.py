@@ -2,10 +2,8 @@
 
 Two layouts. `collate`: chosen rows then rejected rows, each right-padded (every model, every attention
 kernel). `collate_shared` (train.share_prompt): one row per pair holding the tokens chosen and rejected
-share (the conversation) once, then the chosen tail, then the rejected tail, with a 4D attention mask
-under which each tail sees the shared part and itself only, and position ids that restart both tails
-where the shared part ends. Each tail's last hidden state is then exactly what a separate forward would
-give, and the conversation, usually most of a pair's tokens, is computed once instead of twice.
+share (the conversation) once, then both tails, under a 4D mask (synpref.rm.shared_prompt, which
+scoring uses too): the conversation, usually most of a pair's tokens, is computed once instead of twice.
 
 Batches are length-grouped: a window of pairs is sorted by length and cut into micro-batches whose
 order is then shuffled (seeded), so a micro-batch holds pairs of similar length and little compute
@@ -22,6 +20,7 @@ from functools import cached_property
 import torch
 
 from synpref.rm.format import encode, pad_batch, rm_text
+from synpref.rm.shared_prompt import pack, packed_length, shared_length
 
 OVERFLOW_POLICIES = ("truncate", "drop")
 
@@ -38,16 +37,11 @@ class TokenizedPair:
 
     @cached_property  # a Python loop over the prefix: sorting and collating ask for it several times
     def shared(self) -> int:
-        """Tokens chosen and rejected have in common at the start, leaving each at least one of its own."""
-        limit = min(len(self.chosen), len(self.rejected)) - 1
-        n = 0
-        while n < limit and self.chosen[n] == self.rejected[n]:
-            n += 1
-        return n
+        return shared_length(self.chosen, self.rejected)
 
     @property
     def packed_length(self) -> int:
-        return len(self.chosen) + len(self.rejected) - self.shared
+        return packed_length(self.chosen, self.rejected, self.shared)
 
 
 @dataclass
@@ -113,32 +107,12 @@ def collate(batch: list[TokenizedPair], pad_id: int) -> PairBatch:
 
 
 def collate_shared(batch: list[TokenizedPair], pad_id: int) -> PairBatch:
-    """One row per pair: shared tokens, chosen tail, rejected tail, right-padded (see the module note)."""
-    width = max(p.packed_length for p in batch)
-    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    position_ids = torch.zeros((len(batch), width), dtype=torch.long)
-    # segment per column: 0 shared, 1 chosen tail, 2 rejected tail, 3 padding
-    segment = torch.full((len(batch), width), 3, dtype=torch.long)
-    chosen_end, rejected_end = [], []
-    for i, p in enumerate(batch):
-        s, c, r = p.shared, len(p.chosen), len(p.rejected)
-        input_ids[i, :c] = torch.tensor(p.chosen)
-        input_ids[i, c:c + r - s] = torch.tensor(p.rejected[s:])
-        position_ids[i, :c] = torch.arange(c)
-        position_ids[i, c:c + r - s] = torch.arange(s, r)
-        segment[i, :s], segment[i, s:c], segment[i, c:c + r - s] = 0, 1, 2
-        chosen_end.append(c - 1)
-        rejected_end.append(c + r - s - 1)
-    causal = torch.ones((width, width), dtype=torch.bool).tril()
-    query, key = segment[:, :, None], segment[:, None, :]
-    # a column sees earlier columns of the shared part and of its own segment; padding sees padding,
-    # so no softmax row is empty
-    mask = causal & ((key == 0) | (key == query))
-    computed = sum(p.packed_length for p in batch)
-    return PairBatch(input_ids, mask[:, None], torch.tensor([p.margin for p in batch], dtype=torch.float32),
+    """One row per pair: shared tokens, chosen tail, rejected tail (synpref.rm.shared_prompt)."""
+    layout = pack([(p.chosen, p.rejected, p.shared) for p in batch], pad_id)
+    return PairBatch(layout.input_ids, layout.attention_mask, torch.tensor([p.margin for p in batch], dtype=torch.float32),
                      real_tokens=sum(len(p.chosen) + len(p.rejected) for p in batch),
-                     padded_tokens=int(input_ids.numel()), computed_tokens=computed, position_ids=position_ids,
-                     chosen_end=torch.tensor(chosen_end), rejected_end=torch.tensor(rejected_end))
+                     padded_tokens=int(layout.input_ids.numel()), computed_tokens=layout.computed_tokens,
+                     position_ids=layout.position_ids, chosen_end=layout.chosen_end, rejected_end=layout.rejected_end)
 
 
 def padding_fraction(batches: list[PairBatch]) -> float:

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from synpref.rm.shared_prompt import shared_rewards, unsupported
 from synpref.training.loss import bradley_terry_loss
 from synpref.training.ds_config import build_optimizer, build_scheduler, deepspeed_config, gradient_accumulation
 from synpref.training.batches import (OverflowCounts, PairBatch, TokenizedPair, collate, collate_shared, length_grouped,
@@ -46,32 +47,13 @@ def rewards(engine, batch: PairBatch, device) -> tuple[torch.Tensor, torch.Tenso
         out = engine(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device))
         scores = out.logits.squeeze(-1).float()
         return scores[: batch.size], scores[batch.size:]
-    # shared layout: one row per pair, so the score head's per-token output is read at both tails' ends
-    model = engine.module
-    mask = batch.attention_mask.to(device)
-    if model.config._attn_implementation == "eager":  # eager adds the mask to the logits; sdpa takes booleans
-        dtype = next(model.parameters()).dtype
-        mask = torch.zeros(mask.shape, dtype=dtype, device=device).masked_fill(~mask, torch.finfo(dtype).min)
-    captured = []
-    hook = model.score.register_forward_hook(lambda module, args, output: captured.append(output))
-    try:
-        engine(input_ids=batch.input_ids.to(device), attention_mask=mask, position_ids=batch.position_ids.to(device))
-    finally:
-        hook.remove()
-    per_token = captured[-1].squeeze(-1).float()
-    rows = torch.arange(batch.size, device=per_token.device)
-    return per_token[rows, batch.chosen_end.to(device)], per_token[rows, batch.rejected_end.to(device)]
+    return shared_rewards(engine, engine.module, batch, device)  # one row per pair: synpref.rm.shared_prompt
 
 
 def check_share_prompt(model) -> None:
-    """The shared layout needs an attention kernel that takes an arbitrary 4D mask."""
-    implementation = model.config._attn_implementation
-    if implementation not in ("sdpa", "eager"):
-        raise ValueError(f"train.share_prompt=true needs attn_implementation sdpa or eager (the model uses "
-                         f"{implementation}, which cannot take a per-pair 4D mask): set train.share_prompt=false")
-    if not hasattr(model, "score"):
-        raise ValueError(f"train.share_prompt=true reads the score head per token, and {type(model).__name__} "
-                         "has no .score: set train.share_prompt=false")
+    reason = unsupported(model)
+    if reason:
+        raise ValueError(f"train.share_prompt=true: {reason}; set train.share_prompt=false")
 
 
 def batches_of(pairs: list[TokenizedPair], size: int, train: dict, rng: random.Random, pad_id: int) -> list[PairBatch]:
