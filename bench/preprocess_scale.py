@@ -1,10 +1,8 @@
 """Stream 1M and 5M synthetic pairs through jobs/preprocess.py; print pairs/s and peak memory.
 
-Memory is sampled every 0.5 s from /proc (psutil): the driver process, every Ray worker process
-(`ray::...`: read tasks and the pre-processing actors) and, apart, the dedup actor, whose keys are the
-only state meant to grow with the input. RSS counts the pages of Ray's shared-memory object store
-that a worker has touched (blocks it wrote or read), so the workers' private memory (USS) is printed
-beside it: USS is what a worker itself holds. The pool has 5% exact duplicates and 0.1% pairs that copy a
+Memory is sampled every 0.5 s from /proc per process kind (the driver, the read tasks, the
+pre-processing actors, the dedup actor, whose keys are the only state meant to grow with the input),
+each process's own heap apart from the object-store pages it touched (bench/process_memory.py). The pool has 5% exact duplicates and 0.1% pairs that copy a
 benchmark prompt. There is no peer job to race here: the figure printed as a ratio is 5M vs 1M.
 
     python bench/preprocess_scale.py [--sizes 1000000 5000000] [--workdir /tmp/synpref-bench]
@@ -17,7 +15,6 @@ import random
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -25,6 +22,7 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.process_memory import PeakMemory  # noqa: E402
 from synpref.demo.pool import BENCHMARK_PROMPTS  # noqa: E402
 
 WORDS = ("time person year way day thing man world life hand part child eye woman place work week case point "
@@ -50,38 +48,6 @@ def write_pool(folder: Path, n: int, shards: int = 16, seed: int = 0) -> None:
         (folder / f"shard-{s:03d}.jsonl").write_text("\n".join(lines) + "\n")
 
 
-class MemorySampler(threading.Thread):
-    def __init__(self, driver_pid: int):
-        super().__init__(daemon=True)
-        self.driver = psutil.Process(driver_pid)
-        self.peak = {"driver": 0, "worker_max": 0, "workers_sum": 0, "worker_max_uss": 0, "dedup_actor": 0}
-        self.stop = threading.Event()
-
-    def run(self):
-        while not self.stop.is_set():
-            try:
-                self.peak["driver"] = max(self.peak["driver"], self.driver.memory_info().rss)
-            except psutil.Error:
-                pass
-            workers = []
-            for proc in psutil.process_iter(["cmdline"]):
-                cmd = " ".join(proc.info["cmdline"] or [])
-                if not cmd.startswith("ray::"):
-                    continue
-                try:
-                    memory = proc.memory_full_info()
-                except psutil.Error:
-                    continue
-                workers.append(memory.rss)
-                self.peak["worker_max_uss"] = max(self.peak["worker_max_uss"], memory.uss)
-                if "SeenKeysActor" in cmd:
-                    self.peak["dedup_actor"] = max(self.peak["dedup_actor"], memory.uss)
-            if workers:
-                self.peak["worker_max"] = max(self.peak["worker_max"], max(workers))
-                self.peak["workers_sum"] = max(self.peak["workers_sum"], sum(workers))
-            time.sleep(0.5)
-
-
 def run(n: int, workdir: Path) -> dict:
     pool, out = workdir / f"pool-{n}", workdir / f"out-{n}"
     if not pool.exists():
@@ -96,10 +62,10 @@ def run(n: int, workdir: Path) -> dict:
     proc = subprocess.Popen([sys.executable, str(REPO / "jobs" / "preprocess.py"), f"data.input={pool}",
                              f"data.output={out}", f"decontam.benchmarks=[{bench_file}]", "wandb.mode=disabled"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    sampler = MemorySampler(proc.pid)
+    sampler = PeakMemory(proc.pid)
     sampler.start()
     log = proc.communicate()[0]
-    sampler.stop.set()
+    peak = sampler.stop()
     wall = time.time() - started
     if proc.returncode:
         sys.exit(log[-3000:])
@@ -107,7 +73,7 @@ def run(n: int, workdir: Path) -> dict:
     dedup_bytes = sum(s["bytes"] for s in stats["dedup_state"])
     return {"pairs": n, "wall_s": wall, "job_s": stats["seconds"], "pairs_per_s": n / stats["seconds"],
             "kept": stats["totals"]["kept"], "dedup_keys": sum(s["keys"] for s in stats["dedup_state"]),
-            "dedup_state_mb": dedup_bytes / 1e6, **{f"peak_{k}_mb": v / 1e6 for k, v in sampler.peak.items()}}
+            "dedup_state_mb": dedup_bytes / 1e6, "peak": peak}
 
 
 def main():
@@ -117,19 +83,18 @@ def main():
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB")
     results = [run(n, args.workdir) for n in args.sizes]
-    cols = ["pairs", "job_s", "pairs_per_s", "kept", "dedup_keys", "dedup_state_mb", "peak_driver_mb",
-            "peak_worker_max_mb", "peak_worker_max_uss_mb", "peak_workers_sum_mb", "peak_dedup_actor_mb"]
-    print(" ".join(f"{c:>22}" for c in cols))
     for r in results:
-        print(" ".join(f"{r[c]:>22,.1f}" if isinstance(r[c], float) else f"{r[c]:>22,}" for c in cols))
+        print(f"\n{r['pairs']:,} pairs: {r['pairs_per_s']:,.0f} pairs/s, {r['kept']:,} kept, dedup state "
+              f"{r['dedup_state_mb']:.1f} MB for {r['dedup_keys']:,} keys")
+        for kind, peak in sorted(r["peak"].items()):
+            print(f"    {kind[:60]:<60} heap {peak['heap'] / 1e6:>8.0f} MB   store pages {peak['store'] / 1e6:>8.0f} MB")
     if len(results) > 1:
         a, b = results[0], results[-1]
-        print(f"ratio {b['pairs']:,} vs {a['pairs']:,}: pairs/s x{b['pairs_per_s'] / a['pairs_per_s']:.2f}, "
-              f"driver RSS x{b['peak_driver_mb'] / a['peak_driver_mb']:.2f}, "
-              f"largest worker RSS x{b['peak_worker_max_mb'] / a['peak_worker_max_mb']:.2f} "
-              f"(private USS x{b['peak_worker_max_uss_mb'] / a['peak_worker_max_uss_mb']:.2f}), "
-              f"dedup actor USS x{b['peak_dedup_actor_mb'] / a['peak_dedup_actor_mb']:.2f}, "
-              f"dedup state {a['dedup_state_mb'] / a['dedup_keys'] * 1e6:.1f} MB per million pairs")
+        growth = sorted(((b["peak"][k]["heap"] / max(a["peak"][k]["heap"], 1), k) for k in b["peak"] if k in a["peak"]),
+                        reverse=True)
+        print(f"\nratio {b['pairs']:,} vs {a['pairs']:,}: pairs/s x{b['pairs_per_s'] / a['pairs_per_s']:.2f}; heap growth "
+              + ", ".join(f"{k[:40]} x{g:.2f}" for g, k in growth[:4])
+              + f"; dedup state {a['dedup_state_mb'] / a['dedup_keys'] * 1e6:.1f} MB per million pairs")
 
 
 if __name__ == "__main__":
