@@ -143,8 +143,9 @@ def server_command(kind: str, model_dir: Path, port: int, args) -> tuple[list[st
                    f"batching.max_tokens_per_forward={args.max_tokens_per_forward}",
                    "ingress.max_ongoing_requests=256", "ingress.max_queued_requests=1024"]
         if kind == "synpref-vllm":  # the vllm peer's settings: eager, fp32, max_model_len 2048 (= max_length);
-            # the engine in the ingress replica (layout colocated), as `vllm serve` hosts it in its HTTP process
-            command += ["backend=vllm", "layout=colocated", f"vllm.cache_dir={cache}",
+            # the engine in the ingress replica (layout colocated), which answers HTTP itself (direct ingress),
+            # as `vllm serve` hosts its engine in its HTTP process
+            command += ["backend=vllm", "layout=colocated", "http.direct_ingress=true", f"vllm.cache_dir={cache}",
                         f"vllm.cpu_omp_threads_bind=0-{args.threads - 1}"]
         return command + list(args.synpref_set), env
     if kind == "unbatched":

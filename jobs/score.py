@@ -55,8 +55,8 @@ def check_config(cfg: DictConfig) -> list[str]:
     names = [m.get("name") for m in cfg.models or []]
     if len(set(names)) != len(names):
         problems.append(f"models: names {names} must be distinct (each is one rm_scores entry)")
-    if cfg.actors < 1 or cfg.batch_size < 1 or cfg.max_length < 2:
-        problems.append("actors and batch_size must be at least 1, max_length at least 2")
+    if cfg.actors < 1 or cfg.batch_size < 1 or cfg.resume_block_pairs < 1 or cfg.max_length < 2:
+        problems.append("actors, batch_size and resume_block_pairs must be at least 1, max_length at least 2")
     return problems
 
 

@@ -16,6 +16,7 @@ Serves: POST /v1/reward, /v1/compare (native: conversation + response, formatted
 a config file's `args:` block, merged over conf/serve_rm.yaml); `main` is the Hydra entry point.
 """
 
+import os
 import signal
 import sys
 import threading
@@ -45,11 +46,27 @@ def app(args: dict):
 
 def check_config(cfg: DictConfig) -> list[str]:
     problems = config_problems(cfg)
+    if cfg.http.direct_ingress and (cfg.ingress.autoscaling_config or cfg.ingress.num_replicas > 1):
+        problems.append("http.direct_ingress=true gives the ingress one port (http.port): serve it with "
+                        "ingress.num_replicas=1 and no ingress.autoscaling_config, or set http.direct_ingress=false")
     if not auth_token(cfg) and not private_address(cfg.http.host):
         problems.append(f"http.host={cfg.http.host} serves beyond a private network without a token: export "
                         f"{cfg.auth.token_env}=<secret> first, or bind a loopback or private address (the "
                         "token-less mode for RLHF trainers that send no token)")
     return problems
+
+
+def direct_ingress(cfg: DictConfig) -> bool:
+    """Ray Serve's direct ingress for the local cluster this job starts (its processes inherit the
+    driver's environment): the ingress replica binds http.port itself, no proxy actor on the way."""
+    if runs.joins_cluster(cfg.ray.address):
+        print("http.direct_ingress: this job joins a running cluster; direct ingress is on only if the cluster "
+              "was started with RAY_SERVE_ENABLE_DIRECT_INGRESS=1 (and the port range) in its environment")
+        return False
+    port = str(cfg.http.port)
+    os.environ.update(RAY_SERVE_ENABLE_DIRECT_INGRESS="1", RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT=port,
+                      RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT=str(cfg.http.port + 1))  # the range ends before max
+    return True
 
 
 @hydra.main(config_path="../conf", config_name="serve_rm", version_base=None)
@@ -61,8 +78,10 @@ def main(cfg: DictConfig) -> None:
     problems = check_config(cfg)
     if problems:
         raise BadConfig(problems, job="serve_rm")
+    # direct ingress: the replica takes http.port and Serve's proxy (still started on the head) the next one
+    proxy_port = cfg.http.port + 1 if cfg.http.direct_ingress and direct_ingress(cfg) else cfg.http.port
     ray.init(address=cfg.ray.address, num_cpus=runs.local_num_cpus(cfg.ray.address, cfg.ray.num_cpus))
-    serve.start(http_options={"host": cfg.http.host, "port": cfg.http.port})
+    serve.start(http_options={"host": cfg.http.host, "port": proxy_port})
     serve.run(build_app(cfg), name="synpref-rm", route_prefix="/")
     url = f"http://{cfg.http.host}:{cfg.http.port}"
     print(f"serving {list(model_specs(cfg))} at {url} (auth: {'bearer token' if auth_token(cfg) else 'none'}):")

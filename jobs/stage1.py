@@ -83,13 +83,20 @@ def embed_pool(cfg: DictConfig, output: str, fingerprint: str) -> str:
 
 
 def pool_search(cfg: DictConfig, searched: str, queries, taken: set[str]):
-    """search(k) for retrieve_neighbours: exact over the embeddings, or over the probed ivf cells."""
+    """search(k) -> (ids per query, candidates) for retrieve_neighbours: exact over the embeddings, or
+    over the cells each query probes."""
     taken = frozenset(taken)
-    if cfg.search.kind == "exact":
-        return lambda k: nearest_in_pool(ray.data.read_parquet(searched), queries, k, taken=taken)[::2]
-    centroids = load_centroids(storage.join(searched, "centroids.parquet"))
-    return lambda k: nearest_in_cells(storage.join(searched, "pairs"), centroids, queries, k,
-                                      probes=cfg.search.ivf.probes, taken=taken)[::2]
+    centroids = load_centroids(storage.join(searched, "centroids.parquet")) if cfg.search.kind == "ivf" else None
+
+    def search(k: int):
+        if centroids is None:
+            found, _, candidates = nearest_in_pool(ray.data.read_parquet(searched), queries, k, taken=taken)
+        else:
+            found, _, candidates = nearest_in_cells(storage.join(searched, "pairs"), centroids, queries, k,
+                                                    probes=cfg.search.ivf.probes, taken=taken)
+        return found, candidates
+
+    return search
 
 
 def pool_rows(pool: str, ids: list[str]) -> list[dict]:
