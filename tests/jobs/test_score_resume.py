@@ -26,8 +26,8 @@ from synpref.rm.scorer import RewardScorer
 from tests.conftest import REPO, run_job
 
 pytestmark = pytest.mark.e2e
-RESUME_PAIRS = 6000
-FILES = 60
+RESUME_PAIRS = 3000
+FILES = 30
 
 
 def write_pool(folder: Path, n: int) -> list[dict]:
@@ -46,7 +46,7 @@ def test_killed_driver_resumes_and_writes_every_pair_once(tmp_path):
     rows = write_pool(tmp_path / "in", RESUME_PAIRS)
     output = tmp_path / "out"
     args = [f"data.input={tmp_path / 'in'}", f"data.output={output}", f"models=[{{name: rm, path: {rm}}}]",
-            "max_length=64", "batch_size=50", "resume_block_pairs=300", "wandb.mode=disabled"]
+            "max_length=64", "batch_size=50", "resume_block_pairs=150", "wandb.mode=disabled"]
     job = subprocess.Popen([sys.executable, str(REPO / "jobs" / "score.py"), *args], cwd=REPO,
                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline, done = time.time() + 600, 0

@@ -22,7 +22,7 @@ from tests.conftest import REPO, run_job
 from tests.jobs.test_score_resume import write_pool
 
 pytestmark = pytest.mark.e2e
-SCORE_PAIRS = 4000
+SCORE_PAIRS = 2000
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +77,23 @@ def test_preprocess_runs_on_both_nodes(cluster, tmp_path):
 
 def score_args(model: str, data: Path, output: Path, address: str) -> list[str]:
     return [f"data.input={data}", f"data.output={output}", f"models=[{{name: rm, path: {model}}}]", "max_length=64",
-            "batch_size=50", "resume_block_pairs=200", "actors=2", "transformers.cpus_per_actor=2",
+            "batch_size=50", "resume_block_pairs=100", "actors=2", "transformers.cpus_per_actor=2",
             "transformers.torch_threads=1", "wandb.mode=disabled", f"ray.address={address}"]
 
 
 def scores(output: Path) -> list:
-    """(pair_id, status, scores) of every row, sorted: a row written twice shows up twice."""
-    return sorted((r["pair_id"], r["status"], json.dumps(r["rm_scores"])) for r in read_pairs(str(output / "pairs"), status=None))
+    """(pair_id, status, (model, r_chosen, r_rejected)...) of every row, sorted: a row written twice shows up twice."""
+    return sorted((r["pair_id"], r["status"], tuple((s["model"], s["r_chosen"], s["r_rejected"]) for s in r["rm_scores"] or []))
+                  for r in read_pairs(str(output / "pairs"), status=None))
+
+
+def same_scores(a: list, b: list) -> bool:
+    """Equal pairs and statuses, rewards to 1e-5: a retried block is batched with other pairs, and the
+    padding of a micro-batch changes the last bits of a float32 sum."""
+    return len(a) == len(b) and all(
+        x[:2] == y[:2] and len(x[2]) == len(y[2]) and all(
+            m == n and abs(c - d) < 1e-5 and abs(r - q) < 1e-5 for (m, c, r), (n, d, q) in zip(x[2], y[2]))
+        for x, y in zip(a, b))
 
 
 def test_score_on_both_nodes_and_a_lost_node(cluster, tmp_path):
@@ -106,5 +116,5 @@ def test_score_on_both_nodes_and_a_lost_node(cluster, tmp_path):
     head.remove_node(worker)  # the worker raylet and everything on it die
     out, _ = job.communicate(timeout=900)
     assert job.returncode == 0, out[-4000:]
-    assert scores(output) == scores(tmp_path / "clean")
+    assert same_scores(scores(output), scores(tmp_path / "clean"))
     assert len(scores(output)) == SCORE_PAIRS + 1  # and the clean run wrote each pair once
