@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from synpref.curation.pool_search import BLOCK_ROWS, TopK, count_row, top_k_positions, vectors_of
+from synpref.curation.pool_search import BLOCK_ROWS, TopK, candidates_of, count_row, top_k_positions, vectors_of
 
 CELL = "cell"
 
@@ -77,9 +77,7 @@ def block_top_k_probed(batch: pa.Table, *, queries: np.ndarray, k: int, probers:
                        taken: frozenset = frozenset()) -> pa.Table:
     """Like pool_search.block_top_k, but each cell's pairs are scored only against the queries that
     probe it."""
-    keys = batch["key"].to_pylist()
-    keep = np.array([key not in taken for key in keys], dtype=bool)
-    ids = np.asarray(batch["pair_id"].to_pylist(), dtype=object)[keep]
+    keep, ids = candidates_of(batch, taken)
     vectors = vectors_of(batch["vector"])[keep] if len(ids) else None
     cells = np.asarray([int(c) for c in batch[CELL].to_pylist()])[keep]  # read back from hive folders as text
     out = {"query": [], "pair_ids": [], "similarities": [], "candidates": []}

@@ -38,12 +38,16 @@ def count_row(candidates: int) -> pa.Table:
                      "similarities": pa.array([[]], pa.list_(pa.float32())), "candidates": pa.array([candidates], pa.int64())})
 
 
+def candidates_of(batch: pa.Table, taken: frozenset) -> tuple[np.ndarray, np.ndarray]:
+    """(mask of the batch's rows whose key is not in `taken`, those rows' pair_ids)."""
+    keep = np.array([key not in taken for key in batch["key"].to_pylist()], dtype=bool)
+    return keep, np.asarray(batch["pair_id"].to_pylist(), dtype=object)[keep]
+
+
 def block_top_k(batch: pa.Table, *, queries: np.ndarray, k: int, taken: frozenset = frozenset()) -> pa.Table:
     """One row per query with the block's k best candidates (pair_ids, similarities), and a count_row.
     A candidate is a row whose key is not in `taken`."""
-    keys = batch["key"].to_pylist()
-    keep = np.array([key not in taken for key in keys], dtype=bool)
-    ids = np.asarray(batch["pair_id"].to_pylist(), dtype=object)[keep]
+    keep, ids = candidates_of(batch, taken)
     if not len(ids) or not k or not len(queries):
         return count_row(len(ids))
     similarity = queries @ vectors_of(batch["vector"])[keep].T

@@ -52,9 +52,10 @@ def write_resumable(read: Callable, work: Callable, path: str, *, output: str, f
                     rows_per_block: int) -> int | None:
     """Write work(read() kept rows) + read() other rows to <path>/status=<status>/, resuming a killed
     run of the same fingerprint. The kept rows go to `work` in blocks of at most `rows_per_block`: a
-    block is what is recorded as done, so a killed run loses at most the blocks in flight. `read()` builds the input Dataset (called after the checkpoint config
-    is set, as a Dataset keeps the DataContext it was made in). Returns the number of pairs a killed
-    run had finished, or None when this run started from nothing."""
+    block is what is recorded as done, so a killed run loses at most the blocks in flight. `read()`
+    builds the input Dataset (called after the checkpoint config is set, as a Dataset keeps the
+    DataContext it was made in). Returns the number of pairs a killed run had finished, or None when
+    this run started from nothing."""
     import ray
     from ray.data.checkpoint import CheckpointConfig
     from ray.data.datasource import FilenameProvider
