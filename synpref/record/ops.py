@@ -7,12 +7,21 @@ calls `flip`. So a pair carries the same data whichever stage turned it round.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 
 from synpref.record.schema import KEPT, pair_id, unordered_key
 
 # what names a side of the pair, and its name once the pair is turned round
 _OTHER_SIDE = {"chosen": "rejected", "rejected": "chosen", "original": "swapped", "swapped": "original"}
+
+
+def row_key(row: dict) -> str:
+    """A stable key per input row, for a stage that sends a pair's parts through an engine and meets
+    them again (pair_id alone repeats when dedup was off)."""
+    key = json.dumps([row.get("pair_id"), row.get("source"), row.get("source_record"), row.get("record_pair_index")])
+    return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
 
 def sigmoid(x: float) -> float:

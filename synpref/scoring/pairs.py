@@ -10,7 +10,6 @@ earlier job moves into `history`. Rows that are not kept pass through unchanged.
 from __future__ import annotations
 
 import hashlib
-import json
 
 from synpref.record.ops import record_decision
 from synpref.record.schema import KEPT, QUARANTINED
@@ -44,13 +43,6 @@ def decide(row: dict, status: str, reason: str | None) -> None:
 
 def is_kept(row: dict) -> bool:
     return (row.get("status") or KEPT) == KEPT  # a pairs/status=kept folder carries no status column
-
-
-def input_row_key(row: dict) -> str:
-    """A stable key per input row, to regroup its two sides after the engine (pair_id alone repeats
-    when dedup was off)."""
-    key = json.dumps([row.get("pair_id"), row.get("source"), row.get("source_record"), row.get("record_pair_index")])
-    return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
 
 def tokenizer_fingerprint(tokenizer) -> str:

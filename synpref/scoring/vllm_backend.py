@@ -1,31 +1,36 @@
 """The vLLM backend of reward-model scoring: one ray.data.llm processor (task_type="classify") per
 model, chained in one pipeline; each pair becomes two token-id requests whose raw logits
 (`embeddings`, activation off) come back per side and are regrouped by pair.
+
+The engine rows carry only a key, the side and each model's token ids (REQUEST columns); the pair
+itself stays in its schema columns on a `pair` row that goes round the engines and meets its two
+sides again in a groupby on the key.
 """
 
 from __future__ import annotations
 
-import json
-
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from synpref.record.ops import with_score
-from synpref.record.schema import KEPT, QUARANTINED, to_table
-from synpref.scoring.pairs import ENGINE_ERROR, PairEncoder, decide, input_row_key, is_kept, overflow_outcome
+from synpref.record.ops import row_key, with_score
+from synpref.record.schema import KEPT, PAIR_SCHEMA, QUARANTINED, to_table
+from synpref.scoring.pairs import ENGINE_ERROR, PairEncoder, decide, is_kept, overflow_outcome
+
+def request_schema(n_models: int) -> pa.Schema:
+    """An engine row: the pair's key, its side, each model's token ids and, once scored, its rewards."""
+    return pa.schema([("key", pa.string()), ("side", pa.string())]
+                     + [(f"ids_{i}", pa.list_(pa.int64())) for i in range(n_models)]
+                     + [(f"reward_{i}", pa.float64()) for i in range(n_models)] + [("error", pa.string())])
+
 
 def side_schema(n_models: int) -> pa.Schema:
-    return pa.schema([("key", pa.string()), ("side", pa.string()), ("payload", pa.string())]
-                     + [(f"ids_{i}", pa.list_(pa.int64())) for i in range(n_models)])
-
-
-def reward_schema(n_models: int) -> pa.Schema:
-    return pa.schema(list(side_schema(n_models)) + [(f"reward_{i}", pa.float64()) for i in range(n_models)]
-                     + [("error", pa.string())])
+    """Engine rows and `pair` rows in one schema (the pair's own columns are null on a side row)."""
+    return pa.schema(list(request_schema(n_models)) + list(PAIR_SCHEMA))
 
 
 class SideRequests:
-    """PAIR rows -> one `pair` row each (the pair as JSON, its overflow decided) plus, per pair to
-    score, a `chosen` and a `rejected` row with each model's token ids (column ids_<i>)."""
+    """PAIR rows -> one `pair` row each (its overflow decided) plus, per pair to score, a `chosen` and
+    a `rejected` row with each model's token ids (column ids_<i>)."""
 
     def __init__(self, model_paths: list[str], *, max_length: int, overflow: str):
         from synpref.rm.scorer import load_tokenizer
@@ -42,15 +47,14 @@ class SideRequests:
         position = {id(r): i for i, r in enumerate(todo)}
         out = []
         for row in rows:
-            key, i = input_row_key(row), position.get(id(row))
+            key, i = row_key(row), position.get(id(row))
             sides = []
             if i is not None:
                 status, reason = overflow_outcome(too_long[i], self.overflow)
                 decide(row, status, reason)
                 if status == KEPT:
                     sides = [(side, [ids[k][i] for ids in per_model]) for k, side in enumerate(("chosen", "rejected"))]
-            payload = json.dumps({"score": bool(sides), "pair": row}, ensure_ascii=False, default=str)
-            out.append({"key": key, "side": "pair", "payload": payload})
+            out.append({**row, "key": key, "side": "pair"})
             for side, ids in sides:
                 out.append({"key": key, "side": side, **{f"ids_{m}": x for m, x in enumerate(ids)}})
         return pa.Table.from_pylist(out, schema=self.schema)
@@ -69,7 +73,7 @@ def conform(schema: pa.Schema):
 
 def collect_reward(index: int, n_models: int):
     """After model `index`'s engine: keep our columns, its logit as reward_<index>, or its error."""
-    names = reward_schema(n_models).names
+    names = request_schema(n_models).names
 
     def collect(row: dict) -> dict:
         out = {name: row.get(name) for name in names}
@@ -104,7 +108,7 @@ def score_with_vllm(pairs, models: list[dict], *, engine, max_length: int, overf
     n, helper = len(models), dict(num_cpus=engine.helper_num_cpus) if engine.device == "cpu" else {}
     sides = pairs.map_batches(SideRequests, batch_format="pyarrow", fn_constructor_kwargs=dict(
         model_paths=paths, max_length=max_length, overflow=overflow), **helper)
-    schema = reward_schema(n)
+    schema = request_schema(n)
     requests = sides.filter(lambda row: row["side"] != "pair").map_batches(conform(schema), batch_format="pyarrow",
                                                                           **helper)
     for i, path in enumerate(paths):
@@ -114,24 +118,21 @@ def score_with_vllm(pairs, models: list[dict], *, engine, max_length: int, overf
             preprocess_map_kwargs=helper, postprocess_map_kwargs=helper)
         requests = processor(requests).map(collect_reward(i, n), **helper).map_batches(
             conform(schema), batch_format="pyarrow", **helper)
-    settled = sides.filter(lambda row: row["side"] == "pair").map_batches(conform(schema), batch_format="pyarrow",
-                                                                         **helper)
+    settled = sides.filter(lambda row: row["side"] == "pair")
+    requests = requests.map_batches(conform(side_schema(n)), batch_format="pyarrow", **helper)
     names = [m["name"] for m in models]
     return settled.union(requests).groupby("key").map_groups(assemble, batch_format="pyarrow",
                                                              fn_kwargs=dict(names=names), **helper)
 
 
 def assemble(group: pa.Table, names: list[str]) -> pa.Table:
-    """One key's `pair` row(s) and side rows -> the pair, scored (or quarantined on an engine error)."""
-    rows = group.drop_columns([c for c in group.column_names if c.startswith("ids_")]).to_pylist()
-    sides = {r["side"]: r for r in rows if r["side"] != "pair"}
+    """One key's `pair` row(s) and side rows -> the pair, scored (or quarantined on an engine error).
+    A pair still kept after SideRequests is one whose sides went to the engines."""
+    is_pair = pc.equal(group["side"], "pair")
+    sides = {r["side"]: r for r in group.filter(pc.invert(is_pair)).select(request_schema(len(names)).names).to_pylist()}
     out = []
-    for row in rows:
-        if row["side"] != "pair":
-            continue
-        payload = json.loads(row["payload"])
-        pair = payload["pair"]
-        if payload["score"]:
+    for pair in group.filter(is_pair).select(PAIR_SCHEMA.names).to_pylist():
+        if is_kept(pair):
             errors = [s["error"] for s in sides.values() if s["error"]]
             if errors or set(sides) != {"chosen", "rejected"}:
                 decide(pair, QUARANTINED, ENGINE_ERROR)
