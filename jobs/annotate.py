@@ -14,7 +14,7 @@ Steps:  attributes (vLLM, JSON-schema output, retries) -> retrieve k nearest ver
     ray job submit --working-dir . -- python jobs/annotate.py engine.device=cuda data.input=s3://... data.output=s3://...
 """
 
-import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -33,9 +33,10 @@ from synpref.annotation.judging import position_bias_counts  # noqa: E402
 from synpref.annotation.llm_pass import answered, processor_config, run_with_retries  # noqa: E402
 from synpref.annotation.logprob_judge import answer_prefix  # noqa: E402
 from synpref.annotation.protocol import load_protocol, missing_guidelines  # noqa: E402
-from synpref.annotation.requests import (CALIBRATION, STAGES, as_annotated, attribute_check,  # noqa: E402
-                                         attribute_request, has_attributes, judge_requests, labelled_pair,
-                                         quarantined_pairs, unjudged_pairs, verdict_check, with_attributes)
+from synpref.annotation.requests import (CALIBRATION, KEY, LABEL_COLUMNS, STAGES, attribute_check,  # noqa: E402
+                                         attribute_requests, calibration_rows, entering, has_attributes,
+                                         judge_questions, pair_verdict, pairs_of, verdict_check, with_attributes,
+                                         with_verdict)
 from synpref.annotation.retrieval import INDEX_KINDS, Embedder, RetrieveExamples, embedding_text  # noqa: E402
 from synpref.annotation.votes import COMBINE  # noqa: E402
 from synpref.record import storage  # noqa: E402
@@ -83,6 +84,8 @@ def check_config(cfg: DictConfig) -> list[str]:
         problems.append(f"judging.calibration.target_precision={target}: a precision in (0.5, 1]")
     if min(cfg.annotator.max_retries, cfg.judging.max_retries) < 0:
         problems.append("max_retries must be at least 0")
+    if cfg.join_partition_rows < 1:
+        problems.append(f"join_partition_rows={cfg.join_partition_rows}: at least 1")
     return problems
 
 
@@ -172,46 +175,48 @@ def main(cfg: DictConfig) -> dict:
     # 1. the five attributes, one structured-output request per pair (reuse_existing: only those without)
     schema = attribute_schema(taxonomy, max_desired=cfg.annotator.max_desired_attributes,
                               max_chars=cfg.annotator.max_guideline_chars)
-    annotated, attr_failed = [], None
+    partitions = max(1, math.ceil(n_in / cfg.join_partition_rows))
+    annotated, outcomes = [], []
     to_annotate = pairs
     if cfg.annotator.reuse_existing:
         to_annotate = pairs.filter(lambda row: not has_attributes(row))
-        annotated.append(pairs.filter(has_attributes).map(as_annotated))
+        annotated.append(pairs.filter(has_attributes).map_batches(entering, batch_format="pyarrow"))
     if to_annotate.count():
-        requests = to_annotate.map(attribute_request,
-                                   fn_kwargs=dict(taxonomy=taxonomy, schema=schema, cfg=cfg.annotator))
+        keyed = to_annotate.map_batches(entering, batch_format="pyarrow")
+        requests = keyed.map_batches(attribute_requests, batch_format="pyarrow",
+                                     fn_kwargs=dict(taxonomy=taxonomy, schema=schema, cfg=cfg.annotator))
         attr_paths, attr_failed = run_with_retries(
             requests, config=processor_config(cfg.engine, resolve_model(cfg.annotator.model)),
             check=attribute_check(schema), work=storage.join(work, "attributes"),
             max_retries=cfg.annotator.max_retries, retry_temperature=cfg.retry_temperature,
             fingerprint=run.fingerprint)
-        annotated.append(answered(attr_paths).map(with_attributes))
+        results = union_nonempty([answered(attr_paths)] + [attr_failed] * (attr_failed is not None)).select_columns(
+            [KEY, "answer_json", "error"])
+        with_attrs = storage.join(work, "annotated")  # the pairs with their attributes (or quarantined), once
+        runs.once(with_attrs, run.fingerprint, lambda: keyed.join(
+            results, join_type="inner", on=(KEY,), num_partitions=partitions).map_batches(
+            with_attributes, batch_format="pyarrow").write_parquet(with_attrs))
+        done = ray.data.read_parquet(with_attrs)
+        annotated.append(done.filter(lambda row: row["status"] == KEPT))
+        outcomes.append(done.filter(lambda row: row["status"] != KEPT).map_batches(pairs_of, batch_format="pyarrow"))
     annotated = union_nonempty(annotated)
-    outcomes = []
-    if attr_failed is not None:
-        outcomes.append(attr_failed.map_batches(quarantined_pairs, batch_format="pyarrow",
-                                                fn_kwargs=dict(stage="attributes")))
 
     if annotated is not None and not cfg.judging.enabled:
-        outcomes.append(annotated.map_batches(unjudged_pairs, batch_format="pyarrow"))
+        outcomes.append(annotated.map_batches(pairs_of, batch_format="pyarrow"))
     elif annotated is not None:
         # 2. the k nearest human-verified examples of each pair to label, and of each D_gold pair the
         #    judges are measured on (calibration)
         retrieved = storage.join(work, "retrieved")
         gold = load_verified(cfg.judging.calibration.gold, "judging.calibration.gold")
-        to_judge = annotated.map(lambda row: {**row, "calibrate": False})
-        if gold:
-            to_judge = to_judge.union(ray.data.from_items(
-                [{"pair_id": g["pair_id"], "pair_json": json.dumps(g, ensure_ascii=False, default=str),
-                  "calibrate": True} for g in gold]))
+        verified = load_verified(cfg.examples.verified, "examples.verified") if cfg.examples.k else []
+        to_judge = annotated.union(ray.data.from_arrow(calibration_rows(gold))) if gold else annotated
 
         def retrieve():
-            verified = load_verified(cfg.examples.verified, "examples.verified") if cfg.examples.k else []
             vectors = (Embedder(cfg.examples.embedder, cfg.examples.device)([embedding_text(p) for p in verified])
                        if verified else np.zeros((0, 1), np.float32))
             print(f"example index: {len(verified)} verified pairs, {cfg.examples.index}")
             to_judge.map_batches(
-                RetrieveExamples, batch_format="numpy", batch_size=256, num_cpus=cfg.examples.num_cpus,
+                RetrieveExamples, batch_format="pyarrow", batch_size=256, num_cpus=cfg.examples.num_cpus,
                 compute=ActorPoolStrategy(min_size=1, max_size=cfg.examples.actors),
                 fn_constructor_kwargs=dict(verified=verified, vectors=vectors, k=cfg.examples.k,
                                            embedder=cfg.examples.embedder, index=cfg.examples.index,
@@ -225,11 +230,13 @@ def main(cfg: DictConfig) -> dict:
         for judge in cfg.judges:
             by_model.setdefault(judge.model, []).append(judge)
         tokens = answer_tokens(cfg.judges)
+        examples = {v["pair_id"]: v for v in verified}
         voted, failed = [], []
         for i, (model, judges) in enumerate(by_model.items()):
             names = {j.name for j in judges}
-            questions = ray.data.read_parquet(retrieved).flat_map(
-                judge_requests, fn_kwargs=dict(judges=judges, protocol=protocol, cfg=cfg.judging, answer_tokens=tokens)
+            questions = ray.data.read_parquet(retrieved).map_batches(
+                judge_questions, batch_format="pyarrow", fn_kwargs=dict(
+                    judges=judges, protocol=protocol, cfg=cfg.judging, answer_tokens=tokens, examples=examples)
             ).filter(lambda row, names=names: row["judge"] in names).drop_columns(["judge"])
             paths, judge_failed = run_with_retries(
                 questions, config=processor_config(cfg.engine, resolve_model(model)), check=verdict_check,
@@ -243,16 +250,22 @@ def main(cfg: DictConfig) -> dict:
         # 4. the judges on D_gold: their figures, and the threshold that reaches the target precision
         threshold, calibration = cfg.judging.logprob.threshold, None
         if gold:
-            answers = votes.filter(lambda row: row["pair_id"].startswith(CALIBRATION)).select_columns(
-                ["question_id", "pair_id", "payload", "answer_json", "error"]).take_all()
+            answers = votes.filter(lambda row: row[KEY].startswith(CALIBRATION)).select_columns(
+                ["question_id", KEY, "answer_json", "error"]).take_all()
+            asked = {row[KEY]: row for batch in ray.data.read_parquet(retrieved).filter(
+                lambda row: row[KEY].startswith(CALIBRATION)).iter_batches(batch_format="pyarrow", batch_size=None)
+                for row in batch.to_pylist()}
             threshold, calibration, judged_gold = calibrate(
-                answers, threshold=threshold, combine=cfg.judging.combine,
+                answers, asked, threshold=threshold, combine=cfg.judging.combine,
                 target_precision=cfg.judging.calibration.target_precision)
             write_pairs(judged_gold, storage.join(output, "calibration", "pairs"))  # the gold pairs as judged
             print(format_calibration(calibration))
-        outcomes.append(votes.filter(lambda row: not row["pair_id"].startswith(CALIBRATION)).groupby(
-            "pair_id").map_groups(labelled_pair, batch_format="pyarrow",
-                                  fn_kwargs=dict(threshold=threshold, combine=cfg.judging.combine)))
+        verdicts = votes.filter(lambda row: not row[KEY].startswith(CALIBRATION)).groupby(KEY).map_groups(
+            pair_verdict, batch_format="pyarrow", fn_kwargs=dict(threshold=threshold, combine=cfg.judging.combine))
+        to_label = ray.data.read_parquet(retrieved).filter(lambda row: not row[KEY].startswith(CALIBRATION))
+        outcomes.append(to_label.drop_columns(LABEL_COLUMNS).join(
+            verdicts, join_type="inner", on=(KEY,), num_partitions=partitions).map_batches(
+            with_verdict, batch_format="pyarrow"))
 
     pairs_path = storage.join(output, "pairs")
     write_dataset(union_all(outcomes), pairs_path)

@@ -10,11 +10,10 @@ the smallest logprob threshold whose decided gold labels reach it, which then la
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 
 from synpref.annotation.logprob_judge import calibration, threshold_for_precision
-from synpref.annotation.requests import CALIBRATION, answer_votes
+from synpref.annotation.requests import CALIBRATION, KEY, answer_votes
 from synpref.annotation.votes import aggregate_votes
 
 
@@ -22,36 +21,39 @@ def gold_answers(answers: list[dict]) -> dict[str, list[dict]]:
     """Answered calibration questions grouped by gold pair."""
     by_pair: dict[str, list[dict]] = defaultdict(list)
     for answer in answers:
-        if answer["pair_id"].startswith(CALIBRATION):
-            by_pair[answer["pair_id"]].append(answer)
+        if answer[KEY].startswith(CALIBRATION):
+            by_pair[answer[KEY]].append(answer)
     return by_pair
 
 
-def labelled_gold(by_pair: dict[str, list[dict]], *, threshold: float, combine: str) -> tuple[list[dict], int]:
-    """(gold pairs with their judge fields at this threshold, pairs with a failed question)."""
+def labelled_gold(by_pair: dict[str, list[dict]], pairs: dict[str, dict], *, threshold: float,
+                  combine: str) -> tuple[list[dict], int]:
+    """(gold pairs with their judge fields at this threshold, pairs with a failed question); `pairs`:
+    key -> the gold pair as the judges saw it."""
     rows, failed = [], 0
-    for answers in by_pair.values():
+    for key, answers in by_pair.items():
         if any(a["error"] is not None for a in answers):
             failed += 1
             continue
-        pair = json.loads(answers[0]["payload"])
+        pair = dict(pairs[key])
         pair.update(aggregate_votes(answer_votes(answers), threshold=threshold, combine=combine))
         rows.append(pair)
     return rows, failed
 
 
-def calibrate(answers: list[dict], *, threshold: float, combine: str,
+def calibrate(answers: list[dict], pairs: dict[str, dict], *, threshold: float, combine: str,
               target_precision: float | None) -> tuple[float, dict, list[dict]]:
-    """(the threshold to label with, the judges' figures on D_gold, the gold pairs as judged)."""
+    """(the threshold to label with, the judges' figures on D_gold, the gold pairs as judged);
+    `pairs`: key -> the gold pair asked about."""
     by_pair = gold_answers(answers)
-    rows, failed = labelled_gold(by_pair, threshold=threshold, combine=combine)
+    rows, failed = labelled_gold(by_pair, pairs, threshold=threshold, combine=combine)
     chosen, how = threshold, "config"
     scores = [r["judge_score"] for r in rows if r.get("judge_score") is not None]
     if target_precision is not None and scores:
         found = threshold_for_precision(scores, target_precision)
         if found is not None:
             chosen, how = found, f"the smallest reaching precision {target_precision} on D_gold"
-            rows, failed = labelled_gold(by_pair, threshold=chosen, combine=combine)
+            rows, failed = labelled_gold(by_pair, pairs, threshold=chosen, combine=combine)
         else:
             how = f"config: no threshold reaches precision {target_precision} on D_gold"
     figures = calibration(rows, threshold=chosen)

@@ -1,6 +1,6 @@
 """One round of LLM requests through a ray.data.llm vLLM processor, with bounded retries.
 
-A request row is {question_id, pair_id, payload, messages_json, question_params, max_tokens, attempt};
+A request row is {question_id, key, messages_json, question_params, max_tokens, attempt};
 `messages_json` and `question_params` hold its chat messages and sampling parameters as JSON (one
 string column each: Arrow infers no types from them, so every block of every attempt keeps one
 schema), turned into the `messages` and `sampling_params` columns the engine consumes, per attempt (the engine stage consumes that column and writes its own
@@ -27,7 +27,7 @@ from synpref.record import storage
 from synpref.runner import runs
 
 # columns a request keeps through the engine; everything else ray.data.llm adds is dropped
-REQUEST_COLUMNS = ["question_id", "pair_id", "payload", "messages_json", "question_params", "max_tokens", "attempt"]
+REQUEST_COLUMNS = ["question_id", "key", "messages_json", "question_params", "max_tokens", "attempt"]
 ANSWER_COLUMNS = ["answer_text", "answer_json", "error"]
 
 

@@ -4,16 +4,17 @@ jobs/annotate.py strings these together with Ray Data:
   attributes: one request per pair (the five attributes, JSON-schema structured output)
   retrieve:   the k nearest human-verified pairs (synpref.annotation.retrieval)
   judge:      per judge x sample x order one request (synpref.annotation.judging), then votes grouped per pair
-A request carries its pair as JSON in `payload`, so the pair rides through the engine untouched and
-comes back whole. A pair whose request still fails after the retries is quarantined with the reason,
-at the stage that failed; it is never labelled from a bad answer.
+The pairs keep their schema columns (PAIR_SCHEMA, plus `key`: the input row's key) and never enter an
+engine. A request carries its pair's key, its chat messages and its sampling parameters; answers come
+back by key and are joined to their pairs (Ray Data hash joins: neither side is held in one process).
+A pair whose request still fails after the retries is quarantined with the reason, at the stage that
+failed; it is never labelled from a bad answer.
 """
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pyarrow as pa
 
 from synpref.annotation.attributes import ATTRIBUTE_COLUMNS, attribute_messages, check_answer
@@ -21,29 +22,39 @@ from synpref.annotation import logprob_judge
 from synpref.annotation.judging import ORIGINAL, SWAPPED, check_verdict, first_order, judge_messages, verdict_schema
 from synpref.annotation.votes import aggregate_votes, logprob_vote
 from synpref.annotation.protocol import judge_guidelines
-from synpref.record.ops import record_decision
+from synpref.record.ops import record_decision, row_key
 from synpref.record.schema import PAIR_SCHEMA, QUARANTINED, to_table
 
 STAGES = ["attributes", "judge"]
+KEY = "key"  # the column pairs, requests and answers are joined on
+CALIBRATION = "gold:"  # the key prefix of a D_gold pair, asked about to calibrate the judges
+
+REQUEST_SCHEMA = pa.schema([("question_id", pa.string()), (KEY, pa.string()), ("messages_json", pa.string()),
+                            ("question_params", pa.string()), ("max_tokens", pa.int64()), ("attempt", pa.int64())])
+JUDGE_REQUEST_SCHEMA = REQUEST_SCHEMA.append(pa.field("judge", pa.string()))
+LABEL_COLUMNS = ["judge_votes", "judge_label", "judge_agreement", "judge_score"]
+VERDICT_SCHEMA = pa.schema([(KEY, pa.string())] + [PAIR_SCHEMA.field(c) for c in LABEL_COLUMNS] + [("error", pa.string())])
 
 
-def plain(value):
-    """Arrow/numpy values from a Ray Data row -> JSON-able Python values."""
-    if isinstance(value, np.ndarray):
-        return [plain(v) for v in value.tolist()]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def keyed(rows: list[dict], keys: list[str]) -> pa.Table:
+    """PAIR rows with their join key."""
+    return to_table(rows).append_column(KEY, pa.array(keys, pa.string()))
 
 
-def pair_payload(row: dict) -> str:
-    """A kept pair as it enters annotation, an earlier job's decision moved into history."""
-    pair = {name: plain(row.get(name)) for name in PAIR_SCHEMA.names}
-    return json.dumps(record_decision(pair, stage=None), ensure_ascii=False)
+def entering(batch: pa.Table) -> pa.Table:
+    """Kept pairs as they enter annotation: an earlier job's decision moved into history, and keyed."""
+    rows = [record_decision(row, stage=None) for row in batch.to_pylist()]
+    return keyed(rows, [row_key(row) for row in rows])
+
+
+def calibration_rows(gold: list[dict]) -> pa.Table:
+    """D_gold pairs as rows to judge (keyed apart from the pool's pairs by CALIBRATION)."""
+    return keyed(gold, [CALIBRATION + row_key(g) for g in gold])
+
+
+def pairs_of(batch: pa.Table) -> pa.Table:
+    """Keyed (or joined) rows -> PAIR rows."""
+    return to_table(batch.to_pylist())
 
 
 def sampling_params(schema: dict | None, *, temperature: float, max_tokens: int, seed: int) -> str:
@@ -54,20 +65,16 @@ def sampling_params(schema: dict | None, *, temperature: float, max_tokens: int,
     return json.dumps(params)
 
 
-def attribute_request(row: dict, *, taxonomy, schema: dict, cfg) -> dict:
-    payload = pair_payload(row)
-    pair = json.loads(payload)
-    return {
-        "question_id": f"{pair['pair_id']}:attributes",
-        "pair_id": pair["pair_id"],
-        "payload": payload,
+def attribute_requests(batch: pa.Table, *, taxonomy, schema: dict, cfg) -> pa.Table:
+    """Keyed pairs -> one attribute request each."""
+    params = sampling_params(schema if cfg.structured_output else None, temperature=cfg.temperature,
+                             max_tokens=cfg.max_tokens, seed=cfg.seed)
+    return pa.Table.from_pylist([{
+        "question_id": f"{pair[KEY]}:attributes", KEY: pair[KEY],
         "messages_json": json.dumps(attribute_messages(pair, taxonomy, max_chars=cfg.max_chars_per_text),
                                     ensure_ascii=False),
-        "question_params": sampling_params(schema if cfg.structured_output else None, temperature=cfg.temperature,
-                                           max_tokens=cfg.max_tokens, seed=cfg.seed),
-        "max_tokens": int(cfg.max_tokens),
-        "attempt": 0,
-    }
+        "question_params": params, "max_tokens": int(cfg.max_tokens), "attempt": 0,
+    } for pair in batch.to_pylist()], schema=REQUEST_SCHEMA)
 
 
 def attribute_check(schema: dict):
@@ -81,40 +88,33 @@ def has_attributes(row: dict) -> bool:
     return all(row.get(name) is not None and len(row[name]) > 0 for name in ATTRIBUTE_COLUMNS)
 
 
-def as_annotated(row: dict) -> dict:
-    """A pair that already has its attributes (from an earlier run), ready for retrieval."""
-    return {"pair_id": row["pair_id"], "pair_json": pair_payload(row)}
+def with_attributes(batch: pa.Table) -> pa.Table:
+    """Keyed pairs joined with their attribute answer (answer_json, error) -> keyed pairs with the five
+    attributes set, or quarantined at `attributes` when every attempt failed."""
+    rows = batch.to_pylist()
+    for row in rows:
+        if row["error"] is not None:
+            record_decision(row, stage="attributes", status=QUARANTINED,
+                            reason=f"attributes_answer_failed:{row['error'].split(':')[0]}")
+        else:
+            row.update(json.loads(row["answer_json"]))
+    return keyed(rows, [row[KEY] for row in rows])
 
 
-def with_attributes(row: dict) -> dict:
-    """An answered attribute request -> {pair_id, pair_json} with the five attributes set."""
-    pair = json.loads(row["payload"])
-    pair.update(json.loads(row["answer_json"]))
-    return {"pair_id": pair["pair_id"], "pair_json": json.dumps(pair, ensure_ascii=False)}
-
-
-CALIBRATION = "gold:"  # the pair_id prefix of questions about a D_gold pair, asked to calibrate the judges
-
-
-def judge_requests(row: dict, *, judges, protocol: dict, cfg, answer_tokens: dict) -> list[dict]:
-    """Every question the judges are asked about one pair: judge x sample x order (a logprob judge:
+def judge_requests(pair: dict, *, judges, protocol: dict, cfg, answer_tokens: dict, examples: dict) -> list[dict]:
+    """Every question the judges are asked about one keyed pair: judge x sample x order (a logprob judge:
     judge x both orders, one greedy token each). `answer_tokens`: judge model -> (the answer prefix,
-    the token ids of "1" and "2"), for logprob judges. A row with `calibrate` set is a D_gold pair
-    asked to measure the judges: its questions carry the pair_id prefixed with CALIBRATION."""
-    pair = json.loads(row["pair_json"])
-    examples = json.loads(row["examples_json"])
-    pair["judge_examples"] = [e["pair_id"] for e in examples]
-    payload = json.dumps(pair, ensure_ascii=False)
-    group = (CALIBRATION if row.get("calibrate") else "") + pair["pair_id"]
+    the token ids of "1" and "2"), for logprob judges. `examples`: verified pair_id -> pair, for the
+    pair's judge_examples."""
+    shown = [examples[i] for i in pair["judge_examples"] or []]
     guidelines = judge_guidelines(protocol, task_category=pair["task_category"], objectivity=pair["objectivity"],
                                   controversiality=pair["controversiality"])
     schema = verdict_schema(cfg.rationale)
     requests = []
 
     def ask(judge, sample: int, order: str, messages: list[dict], params: str, max_tokens: int) -> None:
-        requests.append({"question_id": f"{group}:{judge.name}:{sample}:{order}", "pair_id": group,
-                         "payload": payload, "messages_json": json.dumps(messages, ensure_ascii=False),
-                         "question_params": params,
+        requests.append({"question_id": f"{pair[KEY]}:{judge.name}:{sample}:{order}", KEY: pair[KEY],
+                         "messages_json": json.dumps(messages, ensure_ascii=False), "question_params": params,
                          "max_tokens": max_tokens, "attempt": 0, "judge": judge.name})
 
     for judge in judges:
@@ -123,7 +123,7 @@ def judge_requests(row: dict, *, judges, protocol: dict, cfg, answer_tokens: dic
             params = json.dumps(logprob_judge.sampling_params(token_ids, top_logprobs=cfg.logprob.top_logprobs,
                                                               seed=cfg.seed))
             for order in (ORIGINAL, SWAPPED):
-                ask(judge, 0, order, judge_messages(pair, order, guidelines, examples, seed=cfg.seed,
+                ask(judge, 0, order, judge_messages(pair, order, guidelines, shown, seed=cfg.seed,
                                                     max_chars=cfg.max_chars_per_text, rationale=False,
                                                     answer_prefix=prefix), params, 1)
             continue
@@ -133,10 +133,16 @@ def judge_requests(row: dict, *, judges, protocol: dict, cfg, answer_tokens: dic
             for order in orders:
                 params = sampling_params(schema if cfg.structured_output else None, temperature=judge.temperature,
                                          max_tokens=cfg.max_tokens, seed=cfg.seed + 7919 * sample)
-                ask(judge, sample, order, judge_messages(pair, order, guidelines, examples, seed=cfg.seed,
+                ask(judge, sample, order, judge_messages(pair, order, guidelines, shown, seed=cfg.seed,
                                                          max_chars=cfg.max_chars_per_text, rationale=cfg.rationale),
                     params, int(cfg.max_tokens))
     return requests
+
+
+def judge_questions(batch: pa.Table, **options) -> pa.Table:
+    """Keyed pairs with their judge_examples -> every judge question about them (judge_requests)."""
+    return pa.Table.from_pylist([q for pair in batch.to_pylist() for q in judge_requests(pair, **options)],
+                                schema=JUDGE_REQUEST_SCHEMA)
 
 
 def question_parts(question_id: str) -> tuple[str, int, str]:
@@ -169,34 +175,24 @@ def answer_votes(answers: list[dict]) -> list[dict]:
     return votes
 
 
-def labelled_pair(group: pa.Table, *, threshold: float, combine: str) -> pa.Table:
-    """All answers to one pair's judge questions (a Ray Data group) -> that pair as one PAIR row.
-
-    A pair with any question that failed all its attempts is quarantined at stage `judge`."""
-    answers = group.select(["question_id", "payload", "answer_json", "error"]).to_pylist()
-    pair = json.loads(answers[0]["payload"])
+def pair_verdict(group: pa.Table, *, threshold: float, combine: str) -> pa.Table:
+    """All answers to one pair's judge questions (a Ray Data group by key) -> its label columns, or the
+    error of a question that failed all its attempts."""
+    answers = group.select(["question_id", KEY, "answer_json", "error"]).to_pylist()
     errors = sorted({a["error"] for a in answers if a["error"] is not None})
-    if errors:
-        record_decision(pair, stage="judge", status=QUARANTINED,
-                        reason=f"judge_answer_failed:{errors[0].split(':')[0]}")
-        return to_table([pair])
-    result = aggregate_votes(answer_votes(answers), threshold=threshold, combine=combine)
-    pair.update(judge_votes=result["judge_votes"], judge_label=result["judge_label"],
-                judge_agreement=result["judge_agreement"], judge_score=result["judge_score"])
-    return to_table([pair])
+    row = {KEY: answers[0][KEY], "error": errors[0] if errors else None}
+    if not errors:
+        result = aggregate_votes(answer_votes(answers), threshold=threshold, combine=combine)
+        row.update({name: result[name] for name in LABEL_COLUMNS})
+    return pa.Table.from_pylist([row], schema=VERDICT_SCHEMA)
 
 
-def unjudged_pairs(batch: pa.Table) -> pa.Table:
-    """Annotated pairs ({pair_id, pair_json}) -> PAIR rows, kept with their attributes and no label
-    (the attributes-only pass: judging.enabled=false)."""
-    return to_table([json.loads(p) for p in batch.column("pair_json").to_pylist()])
-
-
-def quarantined_pairs(batch: pa.Table, stage: str) -> pa.Table:
-    """Questions that failed every attempt -> their pairs, quarantined with the last error."""
-    pairs = []
-    for row in batch.select(["payload", "error"]).to_pylist():
-        pair = json.loads(row["payload"])
-        record_decision(pair, stage=stage, status=QUARANTINED, reason=f"{stage}_answer_failed:{row['error'].split(':')[0]}")
-        pairs.append(pair)
-    return to_table(pairs)
+def with_verdict(batch: pa.Table) -> pa.Table:
+    """Pairs (without their old label columns) joined with their verdict -> labelled PAIR rows; a pair
+    with a failed question is quarantined at stage `judge`."""
+    rows = batch.to_pylist()
+    for row in rows:
+        if row["error"] is not None:
+            record_decision(row, stage="judge", status=QUARANTINED,
+                            reason=f"judge_answer_failed:{row['error'].split(':')[0]}")
+    return to_table(rows)

@@ -8,9 +8,8 @@ cosine similarity: faiss (IndexFlatIP on normalized vectors: exact) or plain num
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
+import pyarrow as pa
 
 from synpref.annotation.judging import attributes_text
 from synpref.record.ops import pair_key
@@ -71,22 +70,21 @@ class VectorIndex:
 
 
 class RetrieveExamples:
-    """Ray Data actor: for each pair (a `pair_json` column), the k nearest verified pairs.
-
-    Adds `examples_json` (the example pairs, nearest first) and `example_similarity`. A pair that is
+    """Ray Data actor: pairs (pyarrow batches) -> the same rows with `judge_examples` set to the pair_ids
+    of their k nearest verified pairs (nearest first) and `example_similarity` beside. A pair that is
     itself in the verified set (in either order) never gets itself as an example, so judging D_gold
     to calibrate the judges shows them every gold pair but the one they judge."""
 
     def __init__(self, verified: list[dict], vectors: np.ndarray, *, k: int, embedder: str, index: str,
                  device: str = "cpu"):
-        self.verified = verified
+        self.ids = [v["pair_id"] for v in verified]
         self.keys = [pair_key(v) for v in verified]
         self.index = VectorIndex(vectors, index)
         self.k = k if len(self.index) else 0
         self.embed = Embedder(embedder, device) if self.k else None
 
-    def __call__(self, batch: dict) -> dict:
-        pairs = [json.loads(p) for p in batch["pair_json"]]
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        pairs = batch.to_pylist()
         examples, similarities = [], []
         if self.k:  # one more than k: the pair itself may be in the verified set
             scores, positions = self.index.search(self.embed([embedding_text(p) for p in pairs]), self.k + 1)
@@ -96,11 +94,13 @@ class RetrieveExamples:
             if self.k:
                 for score, pos in zip(scores[i], positions[i]):
                     if pos >= 0 and self.keys[pos] != own and len(chosen) < self.k:
-                        chosen.append(self.verified[pos])
+                        chosen.append(self.ids[pos])
                         sims.append(float(score))
-            examples.append(json.dumps(chosen, ensure_ascii=False))
+            examples.append(chosen)
             similarities.append(sims)
-        return {**batch, "examples_json": examples, "example_similarity": similarities}
+        batch = batch.set_column(batch.column_names.index("judge_examples"), "judge_examples",
+                                 pa.array(examples, pa.list_(pa.string())))
+        return batch.append_column("example_similarity", pa.array(similarities, pa.list_(pa.float64())))
 
 
 class EmbedPairs:
