@@ -12,26 +12,51 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from synpref.record.schema import DROPPED, KEPT, QUARANTINED
-from synpref.record.pairs_io import pairs_dataset
+from synpref.record.pairs_io import file_batches
 
 
 COUNT_COLUMNS = ["status", "stage", "reason", "record_pair_index"]
+COUNT_BATCH_ROWS = 65536
 
 
 def outcome_counts(source) -> Counter:
     """Counter of (status, stage, reason, is_first_pair_of_record) over a written pairs folder (a
-    path) or over pyarrow batches (a Ray Data stream); a batch without a status column is kept rows."""
-    if isinstance(source, str):
-        dataset = pairs_dataset(source)
-        source = dataset.to_batches(columns=[c for c in COUNT_COLUMNS if c in dataset.schema.names])
+    path) or over pyarrow batches (a Ray Data stream); a batch without a status column is kept rows.
+
+    A folder is read one file and one batch at a time (pairs_io.file_batches) and counted in Arrow."""
     counts: Counter = Counter()
+    if isinstance(source, str):
+        for status, batch in file_batches(source, COUNT_COLUMNS, COUNT_BATCH_ROWS):
+            counts.update(batch_outcomes(batch, status))
+        return counts
     for batch in source:
-        table, n = batch.to_pydict(), batch.num_rows
-        counts.update(zip(table.get("status") or [KEPT] * n, table.get("stage") or [None] * n,
-                          table.get("reason") or [None] * n,
-                          (i == 0 for i in table.get("record_pair_index") or [0] * n)))
+        counts.update(batch_outcomes(batch))
     return counts
+
+
+def batch_outcomes(batch: pa.RecordBatch | pa.Table, status: str | None = None) -> Counter:
+    """The outcome counts of one batch; `status`: the rows' status when the folder name holds it."""
+    n = batch.num_rows
+
+    def column(name: str, default, type_: pa.DataType) -> pa.Array:
+        if name == "status" and status is not None:
+            return pa.array([status] * n, type_)
+        if name in batch.schema.names:
+            return batch.column(name).cast(type_)
+        return pa.nulls(n, type_) if default is None else pa.array([default] * n, type_)
+
+    first = pc.fill_null(pc.equal(column("record_pair_index", 0, pa.int32()), 0), False)
+    table = pa.table({"status": pc.fill_null(column("status", KEPT, pa.string()), KEPT),
+                      "stage": column("stage", None, pa.string()), "reason": column("reason", None, pa.string()),
+                      "first": first})
+    grouped = table.group_by(["status", "stage", "reason", "first"], use_threads=False).aggregate(
+        [([], "count_all")]).to_pydict()
+    return Counter(dict(zip(zip(grouped["status"], grouped["stage"], grouped["reason"], grouped["first"]),
+                            grouped["count_all"])))
 
 
 def by_status_and_reason(counts: Counter) -> Counter:

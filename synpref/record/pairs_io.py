@@ -21,6 +21,7 @@ from synpref.record import storage
 from synpref.record.schema import KEPT, PAIR_SCHEMA, to_table
 
 _STATUS_IN_PATH = re.compile(r"(?:^|/)status=([a-z]+)/?$")
+_STATUS_IN_FILE = re.compile(r"(?:^|/)status=([a-z]+)/[^/]+$")
 
 
 def kept_path(path: str) -> str:
@@ -73,15 +74,27 @@ def read_table(paths, *, status: str | None = KEPT, columns: list[str] | None = 
     return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
 
 
+def file_batches(path: str, columns: list[str], batch_size: int = 65536):
+    """(status, batch) over a pairs folder, one file and one batch at a time: `status` is the one its
+    folder name gives (None in a folder without status partitions; a `status` column then says it, or
+    the rows are kept). Files are opened one by one, not scanned as one dataset: a dataset keeps every
+    file's metadata it has read and reads ahead across files, which grew the reader with the pairs."""
+    path = storage.absolute(path)
+    fs, _ = storage.filesystem(path)
+    for file in pairs_dataset(path).files:
+        found = _STATUS_IN_FILE.search(file)
+        with pq.ParquetFile(file, filesystem=fs) as parquet:
+            present = [c for c in columns if c in parquet.schema_arrow.names]
+            for batch in parquet.iter_batches(batch_size=batch_size, columns=present):
+                yield (found.group(1) if found else None), batch
+
+
 def iter_rows(paths, columns: list[str], batch_size: int = 65536):
     """The rows of pairs folders batch by batch (bounded memory), every status, `status` restored."""
     for path in storage.as_list(paths):
-        path = storage.absolute(path)
-        dataset = pairs_dataset(path)
-        present = [c for c in columns if c in dataset.schema.names]
-        for batch in dataset.to_batches(columns=present, batch_size=batch_size):
+        for status, batch in file_batches(path, columns, batch_size):
             for row in batch.to_pylist():
-                row["status"] = str(row.get("status") or _status_of(path))
+                row["status"] = str(status or row.get("status") or _status_of(storage.absolute(path)))
                 yield row
 
 
