@@ -5,9 +5,11 @@ Reads:  data.input -- Parquet pairs (PAIR_SCHEMA), e.g. preprocess's pairs/statu
 Writes: data.output/pairs/status=kept|quarantined/  every input pair exactly once: kept with
         attributes, judge_votes, judge_label, judge_agreement, judge_examples; or quarantined with why
         data.output/stats.json, config.yaml, _SUCCESS (synpref.runner.runs); _work/ (each LLM round's
-        answers, attempt by attempt: a killed job resumes there, and they show what was retried)
+        answers, attempt by attempt, the pairs with their attributes and the pairs with their examples:
+        a killed job resumes there, and they show what was retried)
 Steps:  attributes (vLLM, JSON-schema output, retries) -> retrieve k nearest verified examples
         -> judge (judges x samples x both orders, retries) -> votes aggregated per pair
+        (the pairs never enter an engine: answers and verdicts are joined back to them by key)
         (judging.enabled=false stops after the attributes: the pool pass before Stage 1)
 
     python jobs/annotate.py data.input=out/clean/pairs/status=kept data.output=out/ann examples.verified=out/gold
