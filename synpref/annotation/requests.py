@@ -88,14 +88,18 @@ def has_attributes(row: dict) -> bool:
     return all(row.get(name) is not None and len(row[name]) > 0 for name in ATTRIBUTE_COLUMNS)
 
 
+def answer_failed(row: dict, stage: str) -> None:
+    """Quarantine a pair at `stage` whose question failed every attempt, with the error's kind."""
+    record_decision(row, stage=stage, status=QUARANTINED, reason=f"{stage}_answer_failed:{row['error'].split(':')[0]}")
+
+
 def with_attributes(batch: pa.Table) -> pa.Table:
     """Keyed pairs joined with their attribute answer (answer_json, error) -> keyed pairs with the five
     attributes set, or quarantined at `attributes` when every attempt failed."""
     rows = batch.to_pylist()
     for row in rows:
         if row["error"] is not None:
-            record_decision(row, stage="attributes", status=QUARANTINED,
-                            reason=f"attributes_answer_failed:{row['error'].split(':')[0]}")
+            answer_failed(row, "attributes")
         else:
             row.update(json.loads(row["answer_json"]))
     return keyed(rows, [row[KEY] for row in rows])
@@ -193,6 +197,5 @@ def with_verdict(batch: pa.Table) -> pa.Table:
     rows = batch.to_pylist()
     for row in rows:
         if row["error"] is not None:
-            record_decision(row, stage="judge", status=QUARANTINED,
-                            reason=f"judge_answer_failed:{row['error'].split(':')[0]}")
+            answer_failed(row, "judge")
     return to_table(rows)
