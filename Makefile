@@ -32,10 +32,10 @@ test: install
 	$(PY) -m pytest -m "not e2e and not gpu" -q
 
 test-e2e: install
-	$(PY) -m pytest -m "e2e and not loop" -q --durations=10
+	$(PY) -m pytest -m "e2e and not loop" -q --durations=30
 
 test-loop: install
-	$(PY) -m pytest -m "loop" -q --durations=10
+	$(PY) -m pytest -m "loop" -q --durations=30
 
 bench: install
 	$(PY) bench/preprocess_scale.py

@@ -52,11 +52,11 @@ def read_output(output):
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory):
     root = tmp_path_factory.mktemp("annotate")
-    pool = write_pairs(root / "pool", arithmetic_pairs(24, seed=1))
-    gold = write_pairs(root / "gold", arithmetic_pairs(10, seed=2, gold=True))
+    pool = write_pairs(root / "pool", arithmetic_pairs(12, seed=1))
+    gold = write_pairs(root / "gold", arithmetic_pairs(6, seed=2, gold=True))
     output = root / "out"
     proc = run_job("annotate.py", f"data.input={pool}", f"data.output={output}", f"examples.verified={gold}",
-                   "examples.k=3", "judges.0.samples=3", "judging.ask_swapped=false", "judging.seed=7",
+                   "examples.k=3", "judges.0.samples=2", "judging.ask_swapped=false", "judging.seed=7",
                    timeout=1500)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return {"root": root, "output": output, "gold": gold, "stdout": proc.stdout}
@@ -65,17 +65,17 @@ def labelled(tmp_path_factory):
 def test_every_pair_is_labelled_or_quarantined_and_rows_fit_the_schema(labelled):
     rows = read_output(labelled["output"])
     stats = json.loads((labelled["output"] / "stats.json").read_text())
-    assert stats["reconcile"]["ok"] and stats["records_in"] == 24 == len(rows)
-    assert sorted(r["source_record"] for r in rows) == sorted(f"fixture:{i}" for i in range(24))
+    assert stats["reconcile"]["ok"] and stats["records_in"] == 12 == len(rows)
+    assert sorted(r["source_record"] for r in rows) == sorted(f"fixture:{i}" for i in range(12))
     kept = [r for r in rows if r["status"] == "kept"]
-    assert stats["pairs_labelled"] == len(kept) >= 12, stats  # structured output makes most answers parse
+    assert stats["pairs_labelled"] == len(kept) >= 6, stats  # structured output makes most answers parse
     for row in kept:
         assert row["task_category"] in TAXONOMY["task_categories"]
         assert row["objectivity"] in TAXONOMY["objectivity"]
         assert row["controversiality"] in TAXONOMY["controversiality"]
         assert row["desired_attributes"] and row["guideline"]
         assert row["judge_label"] in ("chosen", "rejected", "tie")
-        assert len(row["judge_votes"]) == 3 and {v["verdict"] for v in row["judge_votes"]} <= {"chosen", "rejected"}
+        assert len(row["judge_votes"]) == 2 and {v["verdict"] for v in row["judge_votes"]} <= {"chosen", "rejected"}
         # annotation keeps a pair without deciding on it: no decision recorded, none invented for earlier jobs
         assert row["stage"] is None and row["history"] == []
     for row in rows:
@@ -106,8 +106,8 @@ def test_garbage_answers_are_retried_then_quarantined(labelled):
     """Judges without structured output and 4 tokens cannot answer in JSON; fresh pairs get an
     annotator that cannot either. Each is retried, then quarantined with its reason; counts add up."""
     root = labelled["root"]
-    annotated = [r for r in read_output(labelled["output"]) if r["status"] == "kept"][:6]
-    fresh = write_pairs(root / "fresh", arithmetic_pairs(4, seed=3, prefix="fresh"))
+    annotated = [r for r in read_output(labelled["output"]) if r["status"] == "kept"][:4]
+    fresh = write_pairs(root / "fresh", arithmetic_pairs(2, seed=3, prefix="fresh"))
     again = write_pairs(root / "again", annotated)
     output = root / "garbage"
     proc = run_job("annotate.py", f"data.input=[{again},{fresh}]", f"data.output={output}",
@@ -118,18 +118,18 @@ def test_garbage_answers_are_retried_then_quarantined(labelled):
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     rows = read_output(output)
     stats = json.loads((output / "stats.json").read_text())
-    assert stats["reconcile"]["ok"] and stats["records_in"] == 10 == len(rows)
+    assert stats["reconcile"]["ok"] and stats["records_in"] == 6 == len(rows)
     assert all(r["status"] == "quarantined" for r in rows)
     reasons = {r["source_record"]: (r["stage"], r["reason"]) for r in rows}
     for row in annotated:  # kept their attributes, so only the judges were asked (both orders), then once more
         stage, reason = reasons[row["source_record"]]
         assert stage == "judge" and reason in ("judge_answer_failed:truncated", "judge_answer_failed:invalid_json")
-    fresh_reasons = [reasons[f"fresh:{i}"] for i in range(4)]
+    fresh_reasons = [reasons[f"fresh:{i}"] for i in range(2)]
     assert all(stage == "attributes" and reason.startswith("attributes_answer_failed:") for stage, reason in fresh_reasons)
     attempts = sorted(p.name for p in (output / "_work" / "judge-0").iterdir() if p.is_dir())
     assert attempts == ["attempt-0", "attempt-1"]
     retried = pads.dataset(output / "_work" / "judge-0" / "attempt-1", format="parquet").to_table()
-    assert retried.num_rows == 6 * 2 and all(e is not None for e in retried.column("error").to_pylist())
+    assert retried.num_rows == 4 * 2 and all(e is not None for e in retried.column("error").to_pylist())
     by_stage = {s["stage"]: s for s in stats["stages"]}
-    assert by_stage["attributes"]["in"] == 10 and sum(by_stage["attributes"]["quarantined"].values()) == 4
-    assert by_stage["judge"]["in"] == 6 and sum(by_stage["judge"]["quarantined"].values()) == 6
+    assert by_stage["attributes"]["in"] == 6 and sum(by_stage["attributes"]["quarantined"].values()) == 2
+    assert by_stage["judge"]["in"] == 4 and sum(by_stage["judge"]["quarantined"].values()) == 4
