@@ -57,7 +57,7 @@ def labelled(tmp_path_factory):
     output = root / "out"
     proc = run_job("annotate.py", f"data.input={pool}", f"data.output={output}", f"examples.verified={gold}",
                    "examples.k=3", "judges.0.samples=2", "judging.ask_swapped=false", "judging.seed=7",
-                   "annotator.max_retries=0", timeout=1500)  # retries are the garbage test's: one round saved
+                   "annotator.max_retries=0", timeout=1500)  # each retry round starts an engine; the garbage test retries
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return {"root": root, "output": output, "gold": gold, "stdout": proc.stdout}
 
