@@ -30,7 +30,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from bench.preprocess_scale import write_pool  # noqa: E402
-from bench.process_memory import PeakMemory  # noqa: E402
+from bench.process_memory import PeakMemory, format_peak  # noqa: E402
 
 DIM = 384
 TARGET = 40_000_000
@@ -133,7 +133,7 @@ def report(results: list[dict], nodes: int) -> None:
         for stage, m in r["stages"].items():
             print(f"\n{r['pairs']:>11,} pairs  {stage:<10} {m['seconds']:>8.1f} s  {r['pairs'] / m['seconds']:>9,.0f} pairs/s")
             for kind, peak in sorted(m["peak"].items()):
-                print(f"    {kind[:60]:<60} heap {peak['heap'] / 1e6:>8.0f} MB   store pages {peak['store'] / 1e6:>8.0f} MB")
+                print(format_peak(kind, peak))
     by_stage: dict[str, list[dict]] = {}
     for r in results:
         for stage, m in r["stages"].items():

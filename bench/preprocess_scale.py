@@ -22,7 +22,7 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench.process_memory import PeakMemory  # noqa: E402
+from bench.process_memory import PeakMemory, format_peak  # noqa: E402
 from synpref.demo.pool import BENCHMARK_PROMPTS  # noqa: E402
 
 WORDS = ("time person year way day thing man world life hand part child eye woman place work week case point "
@@ -87,7 +87,7 @@ def main():
         print(f"\n{r['pairs']:,} pairs: {r['pairs_per_s']:,.0f} pairs/s, {r['kept']:,} kept, dedup state "
               f"{r['dedup_state_mb']:.1f} MB for {r['dedup_keys']:,} keys")
         for kind, peak in sorted(r["peak"].items()):
-            print(f"    {kind[:60]:<60} heap {peak['heap'] / 1e6:>8.0f} MB   store pages {peak['store'] / 1e6:>8.0f} MB")
+            print(format_peak(kind, peak))
     if len(results) > 1:
         a, b = results[0], results[-1]
         growth = sorted(((b["peak"][k]["heap"] / max(a["peak"][k]["heap"], 1), k) for k in b["peak"] if k in a["peak"]),

@@ -6,7 +6,9 @@ cannot say whether a worker grows or only touches more of the store. From /proc/
   heap  = private pages (clean + dirty) outside the store's mappings: what the process itself holds;
   store = resident pages of the store's mappings: bounded by the store's configured size.
 Kinds: "driver" (the job's own process) and each Ray worker by its title (ray::SeenKeysActor,
-ray::MapWorker(MapBatches(ScorePairs)), ray::ReadFiles->..., idle workers left out).
+ray::MapWorker(MapBatches(ScorePairs)), ray::ReadFiles->..., idle workers left out). Ray reuses a task
+worker for tasks of other kinds, and its heap keeps what the earlier tasks left: each peak says which
+kinds its process ran before (a Write task run by a former read worker shows the read's heap).
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ class PeakMemory(threading.Thread):
     def __init__(self, driver_pid: int, interval: float = 0.5):
         super().__init__(daemon=True)
         self.driver_pid, self.interval = driver_pid, interval
-        self.peak: dict[str, dict[str, int]] = {}
+        self.peak: dict[str, dict] = {}
+        self.kinds_held: dict[int, list[str]] = {}  # pid -> the kinds it has been, in order
         self._done = threading.Event()
 
     def note(self, kind: str, pid: int) -> None:
@@ -59,8 +62,13 @@ class PeakMemory(threading.Thread):
             heap, store = heap_and_store(pid)
         except (OSError, ValueError):
             return
-        entry = self.peak.setdefault(kind, {"heap": 0, "store": 0})
-        entry["heap"], entry["store"] = max(entry["heap"], heap), max(entry["store"], store)
+        held = self.kinds_held.setdefault(pid, [])
+        if kind not in held:
+            held.append(kind)
+        entry = self.peak.setdefault(kind, {"heap": 0, "store": 0, "ran_before": []})
+        if heap > entry["heap"]:
+            entry["heap"], entry["ran_before"] = heap, held[:held.index(kind)]
+        entry["store"] = max(entry["store"], store)
 
     def run(self) -> None:
         while not self._done.is_set():
@@ -75,3 +83,11 @@ class PeakMemory(threading.Thread):
         self._done.set()
         self.join()
         return self.peak
+
+
+def format_peak(kind: str, peak: dict) -> str:
+    """One report line: the kind's peak heap and store pages, and what its process ran before."""
+    before = peak.get("ran_before")
+    earlier = f"   (its process ran {', '.join(k[:40] for k in before)} before)" if before else ""
+    sizes = f"heap {peak['heap'] / 1e6:>8.0f} MB   store pages {peak['store'] / 1e6:>8.0f} MB"
+    return f"    {kind[:60]:<60} {sizes}{earlier}"
