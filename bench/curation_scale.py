@@ -146,10 +146,12 @@ def report(results: list[dict], nodes: int) -> None:
         worst = max(((b["peak"][k]["heap"] / max(a["peak"][k]["heap"], 1), k) for k in b["peak"] if k in a["peak"]),
                     default=(0.0, "-"))
         largest = max((p["heap"] for p in b["peak"].values()), default=0)
+        reused = b["peak"].get(worst[1], {}).get("ran_before")
+        reused = f", in a process that ran {', '.join(k[:40] for k in reused)} before" if reused else ""
         slope = (b["seconds"] - a["seconds"]) / (b["pairs"] - a["pairs"])
         at_target = b["seconds"] + slope * (TARGET - b["pairs"])
         print(f"{stage:<10} {b['pairs']:,} vs {a['pairs']:,} pairs: time x{b['seconds'] / a['seconds']:.2f} for "
-              f"x{b['pairs'] / a['pairs']:.1f} pairs; largest heap growth x{worst[0]:.2f} ({worst[1][:50]}); "
+              f"x{b['pairs'] / a['pairs']:.1f} pairs; largest heap growth x{worst[0]:.2f} ({worst[1][:50]}{reused}); "
               f"largest heap {largest / 1e9:.2f} GB")
         print(f"{stage:<10} 40M pairs: {at_target / 3600:.1f} h on this machine, {at_target / 3600 / nodes:.1f} h on "
               f"{nodes} such nodes (from the slope {slope * 1e6:.0f} s per million pairs; nodes assumed linear)")
