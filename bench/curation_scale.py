@@ -30,7 +30,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from bench.preprocess_scale import write_pool  # noqa: E402
-from bench.process_memory import PeakMemory, format_peak  # noqa: E402
+from bench.process_memory import PeakMemory, format_peak, kinds_run_before  # noqa: E402
 
 DIM = 384
 TARGET = 40_000_000
@@ -146,8 +146,8 @@ def report(results: list[dict], nodes: int) -> None:
         worst = max(((b["peak"][k]["heap"] / max(a["peak"][k]["heap"], 1), k) for k in b["peak"] if k in a["peak"]),
                     default=(0.0, "-"))
         largest = max((p["heap"] for p in b["peak"].values()), default=0)
-        reused = b["peak"].get(worst[1], {}).get("ran_before")
-        reused = f", in a process that ran {', '.join(k[:40] for k in reused)} before" if reused else ""
+        before = kinds_run_before(b["peak"].get(worst[1], {}))
+        reused = f", in a process that ran {before} before" if before else ""
         slope = (b["seconds"] - a["seconds"]) / (b["pairs"] - a["pairs"])
         at_target = b["seconds"] + slope * (TARGET - b["pairs"])
         print(f"{stage:<10} {b['pairs']:,} vs {a['pairs']:,} pairs: time x{b['seconds'] / a['seconds']:.2f} for "

@@ -85,9 +85,14 @@ class PeakMemory(threading.Thread):
         return self.peak
 
 
+def kinds_run_before(peak: dict) -> str:
+    """The kinds the peak's process ran before this one, as a report names them ("" for none)."""
+    return ", ".join(k[:40] for k in peak.get("ran_before") or [])
+
+
 def format_peak(kind: str, peak: dict) -> str:
     """One report line: the kind's peak heap and store pages, and what its process ran before."""
-    before = peak.get("ran_before")
-    earlier = f"   (its process ran {', '.join(k[:40] for k in before)} before)" if before else ""
+    before = kinds_run_before(peak)
+    earlier = f"   (its process ran {before} before)" if before else ""
     sizes = f"heap {peak['heap'] / 1e6:>8.0f} MB   store pages {peak['store'] / 1e6:>8.0f} MB"
     return f"    {kind[:60]:<60} {sizes}{earlier}"
