@@ -1,0 +1,55 @@
+"""The benches' own parts that run without an engine: every bench parses its arguments, the annotation
+bench builds its requests with the job's builder, and the CPU sampler finds a busy process."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHES = sorted(p for p in (REPO / "bench").glob("*.py") if p.stem not in ("process_memory", "process_cpu"))
+
+
+@pytest.mark.parametrize("bench", BENCHES, ids=lambda p: p.stem)
+def test_every_bench_parses_its_arguments(bench):
+    done = subprocess.run([sys.executable, str(bench), "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage:" in done.stdout
+
+
+def test_annotation_bench_builds_the_jobs_requests():
+    sys.path.insert(0, str(REPO))
+    from bench import annotate_throughput
+
+    settings = annotate_throughput.engine_settings(4096)
+    requests = annotate_throughput.requests(5, 64, settings)
+    assert len({r["question_id"] for r in requests}) == 5
+    assert len({r["messages_json"] for r in requests}) == 5
+    for request in requests:
+        messages = json.loads(request["messages_json"])
+        assert messages[-1]["role"] == "user" and messages[-1]["content"].strip()
+        params = json.loads(request["question_params"])
+        assert params["max_tokens"] == 64 and params["temperature"] == 0.0
+        assert json.loads(params["structured_outputs"]["json"])["type"] == "object"
+
+
+def test_cpu_sampler_attributes_a_busy_process():
+    sys.path.insert(0, str(REPO))
+    from bench.process_cpu import CpuTime, grouped
+
+    cpu = CpuTime(interval=0.2)
+    cpu.start()
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"])
+    time.sleep(0.5)
+    t0 = time.time()
+    time.sleep(1.5)
+    t1 = time.time()
+    cpu.stop()
+    busy.wait()
+    wall, used = cpu.cores(t0, t1)
+    assert used[busy.pid][1] > 0.5  # one spinning core, less what the machine's other work takes
+    groups = grouped(used, lambda pid, title: "busy" if pid == busy.pid else "other")
+    assert groups["busy"] == pytest.approx(used[busy.pid][1])
