@@ -9,9 +9,10 @@ Stages, each a process of its own as a user runs it, at every size:
 For each stage it prints pairs/s and, per process kind (driver, each Ray worker title), the peak of
 its own heap and, apart, of the object-store pages it touched (bench/process_memory.py). With two or
 more sizes it prints the ratios of the largest to the smallest (the issue's bounds: heap x1.25, time
-x4.5 for 4x the pairs) and a line extrapolating each stage to 40M pairs on N nodes from the measured
-slope (linear in pairs, and in nodes: an assumption, stated). --preprocess-only adds sizes that run
-preprocess alone. There is no peer to race: the ratios are size against size.
+x4.5 for 4x the pairs; the dedup state, which keeps a key per pair, apart in MB per million pairs)
+and a line extrapolating each stage to 40M pairs on N nodes from the measured slope (linear in pairs,
+and in nodes: an assumption, stated). --preprocess-only adds sizes that run preprocess alone. There
+is no peer to race: the ratios are size against size.
 
     python bench/curation_scale.py [--sizes 1000000 4000000] [--preprocess-only 10000000] [--files 1] [--nodes 8]
 """
@@ -34,6 +35,7 @@ from bench.process_memory import PeakMemory, format_peak, kinds_run_before  # no
 
 DIM = 384
 TARGET = 40_000_000
+DEDUP_STATE = "SeenKeysActor"
 
 
 def timed(command: list[str], label: str) -> tuple[float, dict]:
@@ -143,16 +145,22 @@ def report(results: list[dict], nodes: int) -> None:
         if len(runs) < 2:
             continue
         a, b = runs[0], runs[-1]
-        worst = max(((b["peak"][k]["heap"] / max(a["peak"][k]["heap"], 1), k) for k in b["peak"] if k in a["peak"]),
-                    default=(0.0, "-"))
+        # the dedup state holds a key per pair it kept (the issue allows it to grow): its slope, apart
+        worst = max(((b["peak"][k]["heap"] / max(a["peak"][k]["heap"], 1), k) for k in b["peak"]
+                     if k in a["peak"] and k != DEDUP_STATE), default=(0.0, "-"))
+        dedup = ""
+        if DEDUP_STATE in a["peak"] and DEDUP_STATE in b["peak"]:
+            grown = b["peak"][DEDUP_STATE]["heap"] - a["peak"][DEDUP_STATE]["heap"]
+            per_million = grown / 1e6 / ((b["pairs"] - a["pairs"]) / 1e6)
+            dedup = f"; the dedup state: {DEDUP_STATE} heap +{per_million:.1f} MB per million pairs"
         largest = max((p["heap"] for p in b["peak"].values()), default=0)
         before = kinds_run_before(b["peak"].get(worst[1], {}))
         reused = f", in a process that ran {before} before" if before else ""
         slope = (b["seconds"] - a["seconds"]) / (b["pairs"] - a["pairs"])
         at_target = b["seconds"] + slope * (TARGET - b["pairs"])
         print(f"{stage:<10} {b['pairs']:,} vs {a['pairs']:,} pairs: time x{b['seconds'] / a['seconds']:.2f} for "
-              f"x{b['pairs'] / a['pairs']:.1f} pairs; largest heap growth x{worst[0]:.2f} ({worst[1][:50]}{reused}); "
-              f"largest heap {largest / 1e9:.2f} GB")
+              f"x{b['pairs'] / a['pairs']:.1f} pairs; largest heap growth x{worst[0]:.2f} ({worst[1][:50]}{reused})"
+              f"{dedup}; largest heap {largest / 1e9:.2f} GB")
         print(f"{stage:<10} 40M pairs: {at_target / 3600:.1f} h on this machine, {at_target / 3600 / nodes:.1f} h on "
               f"{nodes} such nodes (from the slope {slope * 1e6:.0f} s per million pairs; nodes assumed linear)")
 

@@ -53,3 +53,18 @@ def test_cpu_sampler_attributes_a_busy_process():
     assert used[busy.pid][1] > 0.5  # one spinning core, less what the machine's other work takes
     groups = grouped(used, lambda pid, title: "busy" if pid == busy.pid else "other")
     assert groups["busy"] == pytest.approx(used[busy.pid][1])
+
+
+def test_curation_scale_judges_growth_apart_from_the_dedup_state(capsys):
+    sys.path.insert(0, str(REPO))
+    from bench.curation_scale import report
+
+    def run(pairs, seconds, write, dedup):
+        peak = {"Write": {"heap": write, "store": 0}, "SeenKeysActor": {"heap": dedup, "store": 0}}
+        return {"pairs": pairs, "stages": {"preprocess": {"seconds": seconds, "peak": peak}}}
+
+    report([run(1_000_000, 60.0, 200e6, 80e6), run(4_000_000, 200.0, 240e6, 140e6)], nodes=8)
+    growth = [line for line in capsys.readouterr().out.splitlines() if "largest heap growth" in line]
+    # the dedup state grew x1.75 but is reported apart; the growth judged is the Write's
+    assert growth and "largest heap growth x1.20 (Write)" in growth[0]
+    assert "SeenKeysActor heap +20.0 MB per million pairs" in growth[0]

@@ -27,6 +27,10 @@ PARQUET_SUFFIXES = (".parquet",)
 ARROW_SUFFIXES = (".arrow",)
 SAVED_DATASET_METADATA = ("state.json", "dataset_info.json")  # beside a save_to_disk folder's .arrow files
 RAW_SCHEMA = pa.schema([("line", pa.binary()), ("source_record", pa.string())])
+# A read task's worker exits when the task ends. Its heap peaks at a few hundred MB (the blocks it
+# buffers), does not shrink afterwards, and Ray would run later tasks of any kind in that worker
+# (the Write, mostly), which would then hold the read's heap for the rest of the job.
+READ_TASK_ARGS = {"max_calls": 1}
 
 
 def raw_block(lines: list[bytes], source_records: list[str]) -> pa.Table:
@@ -168,10 +172,12 @@ def read_raw_records(inputs, *, lines_per_block: int = 8192, hub: Mapping | None
         raise FileNotFoundError(f"data.input: no input files in {as_list(inputs)}")
     parts = []
     if json_files:
-        parts.append(ray.data.read_datasource(JsonLinesDatasource(json_files, lines_per_block=lines_per_block)))
+        parts.append(ray.data.read_datasource(JsonLinesDatasource(json_files, lines_per_block=lines_per_block),
+                                              ray_remote_args=READ_TASK_ARGS))
     if parquet_files:
         parquet = ray.data.read_parquet(parquet_files, include_paths=True)
         parts.append(parquet.map_batches(parquet_rows_as_lines, batch_format="pyarrow"))
     if arrow_files:
-        parts.append(ray.data.read_datasource(ArrowStreamDatasource(arrow_files, lines_per_block=lines_per_block)))
+        parts.append(ray.data.read_datasource(ArrowStreamDatasource(arrow_files, lines_per_block=lines_per_block),
+                                              ray_remote_args=READ_TASK_ARGS))
     return parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
