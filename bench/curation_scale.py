@@ -145,7 +145,7 @@ def report(results: list[dict], nodes: int) -> None:
         if len(runs) < 2:
             continue
         a, b = runs[0], runs[-1]
-        # the dedup state holds a key per pair it kept (the issue allows it to grow): its slope, apart
+        # the dedup state must grow (a key per distinct pair): its slope, apart from the growth judged
         worst = max(((b["peak"][k]["heap"] / max(a["peak"][k]["heap"], 1), k) for k in b["peak"]
                      if k in a["peak"] and k != DEDUP_STATE), default=(0.0, "-"))
         dedup = ""
