@@ -32,10 +32,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from bench.preprocess_scale import write_pool  # noqa: E402
 from bench.process_memory import PeakMemory, format_peak, kinds_run_before  # noqa: E402
+from synpref.preprocess.dedup import SeenKeysActor  # noqa: E402
 
 DIM = 384
 TARGET = 40_000_000
-DEDUP_STATE = "SeenKeysActor"
+DEDUP_STATE = SeenKeysActor.__name__  # its workers' title, ray::SeenKeysActor
 
 
 def timed(command: list[str], label: str) -> tuple[float, dict]:

@@ -175,6 +175,7 @@ def read_raw_records(inputs, *, lines_per_block: int = 8192, hub: Mapping | None
         parts.append(ray.data.read_datasource(JsonLinesDatasource(json_files, lines_per_block=lines_per_block),
                                               ray_remote_args=READ_TASK_ARGS))
     if parquet_files:
+        # no READ_TASK_ARGS: remote args unlike the next map's would stop Ray Data fusing the two
         parquet = ray.data.read_parquet(parquet_files, include_paths=True)
         parts.append(parquet.map_batches(parquet_rows_as_lines, batch_format="pyarrow"))
     if arrow_files:
