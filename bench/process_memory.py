@@ -3,8 +3,11 @@
 A Ray worker maps the node's object store (/dev/shm/plasma...) into its address space, and every store
 page it writes or reads counts in its RSS and, if no other process touched it, in its USS. So USS alone
 cannot say whether a worker grows or only touches more of the store. From /proc/<pid>/smaps:
-  heap  = private pages (clean + dirty) outside the store's mappings: what the process itself holds;
-  store = resident pages of the store's mappings: bounded by the store's configured size.
+  heap     = private pages (clean + dirty) outside the store's mappings: what the process itself holds;
+  store    = resident pages of the store's mappings in /dev/shm: bounded by the store's configured size;
+  fallback = resident pages of the store's fallback files: when the store is full, Ray allocates new
+             objects in files it maps from the spill directory (<dir>/plasmaXXXXXX), beyond the
+             configured size. Counted as heap, they would make a worker seem to grow with the input.
 Kinds: "driver" (the job's own process) and each Ray worker by its title (ray::SeenKeysActor,
 ray::MapWorker(MapBatches(ScorePairs)), ray::ReadFiles->..., idle workers left out). Ray reuses a task
 worker for tasks of other kinds, and its heap keeps what the earlier tasks left: each peak says which
@@ -18,22 +21,31 @@ import time
 
 import psutil
 
-STORE_MAPPING = "/dev/shm/plasma"
+STORE_DIRECTORY = "/dev/shm/"
+STORE_FILE = "plasma"  # Ray's store files, in /dev/shm and as fallback in the spill directory
 
 
-def heap_and_store(pid: int) -> tuple[int, int]:
-    heap = store = 0
-    in_store = False
+def pages_of(smaps) -> dict[str, int]:
+    """{"heap", "store", "fallback"} bytes from the lines of a /proc/<pid>/smaps."""
+    pages = {"heap": 0, "store": 0, "fallback": 0}
+    mapping = "heap"
+    for line in smaps:
+        field, _, rest = line.partition(":")
+        if " " in field or "-" in field:  # a mapping's header line: "start-end perms offset dev inode [path]"
+            parts = line.split(maxsplit=5)
+            path = parts[5].strip() if len(parts) > 5 else ""
+            is_store = path.rpartition("/")[2].startswith(STORE_FILE)
+            mapping = ("store" if path.startswith(STORE_DIRECTORY) else "fallback") if is_store else "heap"
+        elif mapping != "heap" and field == "Rss":
+            pages[mapping] += int(rest.split()[0]) * 1024
+        elif mapping == "heap" and field in ("Private_Clean", "Private_Dirty"):
+            pages["heap"] += int(rest.split()[0]) * 1024
+    return pages
+
+
+def process_pages(pid: int) -> dict[str, int]:
     with open(f"/proc/{pid}/smaps") as smaps:
-        for line in smaps:
-            field, _, rest = line.partition(":")
-            if " " in field or "-" in field:  # a mapping's header line: "start-end perms offset dev inode path"
-                in_store = STORE_MAPPING in line
-            elif in_store and field == "Rss":
-                store += int(rest.split()[0]) * 1024
-            elif not in_store and field in ("Private_Clean", "Private_Dirty"):
-                heap += int(rest.split()[0]) * 1024
-    return heap, store
+        return pages_of(smaps)
 
 
 def kind_of(title: str) -> str | None:
@@ -59,16 +71,17 @@ class PeakMemory(threading.Thread):
 
     def note(self, kind: str, pid: int) -> None:
         try:
-            heap, store = heap_and_store(pid)
+            pages = process_pages(pid)
         except (OSError, ValueError):
             return
         held = self.kinds_held.setdefault(pid, [])
         if kind not in held:
             held.append(kind)
-        entry = self.peak.setdefault(kind, {"heap": 0, "store": 0, "ran_before": []})
-        if heap > entry["heap"]:
-            entry["heap"], entry["ran_before"] = heap, held[:held.index(kind)]
-        entry["store"] = max(entry["store"], store)
+        entry = self.peak.setdefault(kind, {"heap": 0, "store": 0, "fallback": 0, "ran_before": []})
+        if pages["heap"] > entry["heap"]:
+            entry["heap"], entry["ran_before"] = pages["heap"], held[:held.index(kind)]
+        entry["store"] = max(entry["store"], pages["store"])
+        entry["fallback"] = max(entry["fallback"], pages["fallback"])
 
     def run(self) -> None:
         while not self._done.is_set():
@@ -95,4 +108,6 @@ def format_peak(kind: str, peak: dict) -> str:
     before = kinds_run_before(peak)
     earlier = f"   (its process ran {before} before)" if before else ""
     sizes = f"heap {peak['heap'] / 1e6:>8.0f} MB   store pages {peak['store'] / 1e6:>8.0f} MB"
+    if peak.get("fallback"):
+        sizes += f" + fallback {peak['fallback'] / 1e6:.0f} MB (store full)"
     return f"    {kind[:60]:<60} {sizes}{earlier}"

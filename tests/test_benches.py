@@ -68,3 +68,23 @@ def test_curation_scale_judges_growth_apart_from_the_dedup_state(capsys):
     # the dedup state grew x1.75 but is reported apart; the growth judged is the Write's
     assert growth and "largest heap growth x1.20 (Write)" in growth[0]
     assert "SeenKeysActor heap +20.0 MB per million pairs" in growth[0]
+
+
+def test_process_memory_counts_the_stores_fallback_files_apart_from_the_heap():
+    sys.path.insert(0, str(REPO))
+    from bench.process_memory import format_peak, pages_of
+
+    def mapping(header, rss_kb, private_kb):
+        return [header + "\n", f"Rss:            {rss_kb} kB\n", "Private_Clean:  0 kB\n",
+                f"Private_Dirty:  {private_kb} kB\n"]
+
+    smaps = (mapping("55d0-55e0 rw-p 00000000 00:00 0                          [heap]", 300, 300)
+             + mapping("7f00-7f10 rw-s 00000000 00:1a 12 /dev/shm/plasmaAbC123 (deleted)", 2000, 2000)
+             + mapping("7f20-7f30 rw-s 00000000 08:01 34 /tmp/ray/session_1/plasmaXyZ789 (deleted)", 500, 500)
+             + mapping("7f40-7f50 r--p 00000000 08:01 56 /usr/lib/libplasma_helper.so", 40, 10)
+             + mapping("7f60-7f70 rw-p 00000000 00:00 0 ", 100, 100))
+    # the fallback file's pages are private to this process, yet they are the store's, not its heap
+    assert pages_of(smaps) == {"heap": (300 + 10 + 100) * 1024, "store": 2000 * 1024, "fallback": 500 * 1024}
+    line = format_peak("MapWorker(X)", {"heap": 420e6, "store": 2e9, "fallback": 5e8})
+    assert "heap      420 MB" in line and "fallback 500 MB (store full)" in line
+    assert "fallback" not in format_peak("MapWorker(X)", {"heap": 420e6, "store": 2e9})

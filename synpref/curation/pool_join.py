@@ -15,7 +15,7 @@ from synpref.curation.stage1 import is_verified_silver
 from synpref.curation.stage2 import silver_row
 from synpref.record.ops import pair_key
 from synpref.record.pairs_io import kept_path
-from synpref.record.schema import to_table
+from synpref.record.schema import map_rows
 
 KEY = "_pair_key"  # the join column, dropped after the join
 
@@ -34,7 +34,7 @@ def verified_silver(batch: pa.Table) -> pa.Table:
 
 
 def as_silver(batch: pa.Table) -> pa.Table:
-    return to_table([silver_row(r) for r in batch.to_pylist()])
+    return map_rows(batch, lambda rows: [silver_row(r) for r in rows])
 
 
 def judged_silver(silver: str):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from synpref.record.ops import flip, p_of, record_decision
-from synpref.record.schema import DROPPED, KEPT, QUARANTINED, to_table
+from synpref.record.schema import DROPPED, KEPT, QUARANTINED, map_rows
 
 STAGE = "stage2"
 KEPT_GOLD_JUDGES = "gold_rm+judges"
@@ -54,18 +54,21 @@ def apply_keep_rule(batch: pa.Table, *, best: str, gold: str, gold_margin: float
                     flip_dropped: bool) -> pa.Table:
     """Ray Data batch of scored pool rows (the unconfident ones with the judges' votes and label) ->
     the same rows decided, + flipped ones. Rows the scorer quarantined (too long) pass through."""
-    out = []
-    for row in batch.to_pylist():
-        if row["status"] == QUARANTINED and row.get("stage") != "judge":
-            out.append(row)
-            continue
-        label = row.get("judge_label") if judged_by_the_judges(row) else None
-        status, rule = decide(row, label, best=best, gold=gold, gold_margin=gold_margin, best_margin=best_margin)
-        decided = record_decision(row, stage=STAGE, status=status, reason=rule)
-        out.append(decided)
-        if status == DROPPED and flip_dropped and rule != DROPPED_UNSCORED:
-            out.append(flip(decided, stage=STAGE, reason=f"{FLIPPED}{rule}"))
-    return to_table(out)
+    def decide_rows(rows: list[dict]) -> list[dict]:
+        out = []
+        for row in rows:
+            if row["status"] == QUARANTINED and row.get("stage") != "judge":
+                out.append(row)
+                continue
+            label = row.get("judge_label") if judged_by_the_judges(row) else None
+            status, rule = decide(row, label, best=best, gold=gold, gold_margin=gold_margin, best_margin=best_margin)
+            decided = record_decision(row, stage=STAGE, status=status, reason=rule)
+            out.append(decided)
+            if status == DROPPED and flip_dropped and rule != DROPPED_UNSCORED:
+                out.append(flip(decided, stage=STAGE, reason=f"{FLIPPED}{rule}"))
+        return out
+
+    return map_rows(batch, decide_rows)
 
 
 def silver_row(row: dict) -> dict:

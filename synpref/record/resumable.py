@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from synpref.record import storage
-from synpref.record.schema import KEPT, to_table
+from synpref.record.schema import KEPT, map_rows
 
 IN_PROGRESS = "_IN_PROGRESS"
 CHECKPOINTS = "_checkpoint"
@@ -34,7 +34,7 @@ def kept_only(batch: pa.Table, *, kept: bool = True) -> pa.Table:
 
 def as_pairs(batch: pa.Table) -> pa.Table:
     """Rows copied as they are, in the pair schema the worked rows have (one schema per folder)."""
-    return to_table(batch.to_pylist())
+    return map_rows(batch, list)
 
 
 def resuming(output: str, fingerprint: str) -> bool:

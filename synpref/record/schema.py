@@ -152,6 +152,19 @@ def to_table(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=PAIR_SCHEMA)
 
 
+# A pair row is about 3 KB as Python objects and under 1 KB in Arrow, and Ray Data hands map_batches
+# whole blocks by default (up to 128 MiB of Arrow): a block turned into rows at once would hold
+# about half a GB of Python objects.
+ROWS_PER_SLICE = 4096
+
+
+def map_rows(batch: pa.Table, rows_fn, rows_per_slice: int = ROWS_PER_SLICE) -> pa.Table:
+    """to_table(rows_fn(rows of batch)), a slice of the batch at a time, so that only one slice's rows
+    are Python objects at once. rows_fn takes a list of row dicts and returns PAIR_SCHEMA row dicts."""
+    return pa.concat_tables([to_table(rows_fn(batch.slice(start, rows_per_slice).to_pylist()))
+                             for start in range(0, batch.num_rows, rows_per_slice)] or [to_table([])])
+
+
 def prompt_text(row: dict) -> str:
     """The user turns of the conversation, joined (what decontamination and embedding read)."""
     return "\n".join(m["content"] for m in row["conversation"] or [] if m["role"] == "user")

@@ -6,18 +6,22 @@ from __future__ import annotations
 
 from synpref.record.counts import outcome_counts, summary
 from synpref.record.ops import p_of
-from synpref.record.pairs_io import read_pairs
+from synpref.record.pairs_io import iter_rows
 from synpref.record.schema import KEPT
 from synpref.scoring.pairs import STAGE, STAGES, TRUNCATED
 
-def model_figures(kept: list[dict], names: list[str]) -> dict:
-    """Per model over the kept pairs: pairs with its score, mean p, share with p > 0.5."""
-    figures = {}
-    for name in names:
-        ps = [p for p in (p_of(row, name) for row in kept) if p is not None]
-        figures[name] = {"pairs": len(ps), "mean_p": round(sum(ps) / len(ps), 4) if ps else None,
-                         "share_p_above_half": round(sum(p > 0.5 for p in ps) / len(ps), 4) if ps else None}
-    return figures
+def model_figures(kept, names: list[str]) -> dict:
+    """Per model over the kept pairs (any iterable of rows, read once): pairs with its score, mean p,
+    share with p > 0.5. Sums, not lists, so that a stream of tens of millions of rows stays small."""
+    count, total, above = dict.fromkeys(names, 0), dict.fromkeys(names, 0.0), dict.fromkeys(names, 0)
+    for row in kept:
+        for name in names:
+            p = p_of(row, name)
+            if p is not None:
+                count[name], total[name], above[name] = count[name] + 1, total[name] + p, above[name] + (p > 0.5)
+    return {name: {"pairs": count[name], "mean_p": round(total[name] / count[name], 4) if count[name] else None,
+                   "share_p_above_half": round(above[name] / count[name], 4) if count[name] else None}
+            for name in names}
 
 
 def format_models(figures: dict) -> str:
@@ -46,7 +50,7 @@ def score_stats(input_counts, pairs_path: str, names: list[str], seconds: float)
         problems.append(f"{n_kept_in} kept pairs read but {stats['records_in']} came out of the score stage")
     stats["reconcile"]["ok"] = not problems
 
-    kept = read_pairs(pairs_path, columns=["rm_scores"])
+    kept = (row for row in iter_rows(pairs_path, ["rm_scores"]) if row["status"] == KEPT)  # streamed: bounded memory
     scored = stats["totals"][KEPT]
     stats.update(job="score", seconds=round(seconds, 2), passed_through=sum(passed.values()), pairs_scored=scored,
                  pairs_truncated=sum(n for k, n in ours.items() if k[:3] == (KEPT, STAGE, TRUNCATED)),

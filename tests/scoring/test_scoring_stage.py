@@ -162,6 +162,9 @@ def test_counts_reconcile(scored):
     share = sum(next(s for s in r["rm_scores"] if s["model"] == "b")["p"] > 0.5 for r in scored["written"]
                 if r["status"] == "kept") / kept_in
     assert stats["models"]["b"]["share_p_above_half"] == round(share, 4)
+    mean = sum(next(s for s in r["rm_scores"] if s["model"] == "a")["p"] for r in scored["written"]
+               if r["status"] == "kept") / kept_in
+    assert stats["models"]["a"]["mean_p"] == pytest.approx(mean, abs=1e-4)
 
 
 # --- end to end: the job, the vLLM path -----------------------------------------------------------
