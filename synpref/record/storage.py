@@ -39,10 +39,25 @@ def exists(path: str) -> bool:
 
 
 def write_text(path: str, text: str) -> None:
+    """Write the whole file or nothing: a run killed while it writes a completion marker must not leave
+    an empty one that its re-run then cannot read. A local file is written under a hidden name beside
+    it and renamed into place; an object store publishes an object only once its upload completes."""
     fs, p = filesystem(path)
-    fs.create_dir(p.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(p) as f:
-        f.write(text.encode("utf-8"))
+    folder, name = p.rsplit("/", 1)
+    fs.create_dir(folder, recursive=True)
+    if not isinstance(fs, pafs.LocalFileSystem):
+        with fs.open_output_stream(p) as f:
+            f.write(text.encode("utf-8"))
+        return
+    partial = f"{folder}/.{name}.{os.getpid()}.partial"
+    try:
+        with fs.open_output_stream(partial) as f:
+            f.write(text.encode("utf-8"))
+        fs.move(partial, p)  # rename(2): atomic within a filesystem
+    except BaseException:
+        if fs.get_file_info(partial).type != pafs.FileType.NotFound:
+            fs.delete_file(partial)
+        raise
 
 
 def read_text(path: str) -> str:
