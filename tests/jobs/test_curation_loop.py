@@ -24,8 +24,8 @@ from synpref.demo.tiny_models import build_tiny_model
 
 from conftest import REPO, run_job
 
-# the first test also pays for the module's pipeline run (run_job allows it 2400 s): the suite-wide
-# 900 s pytest timeout cut it off on a 2-core box whose pipeline needed more than that
+# the first test also pays for the module's two pipeline runs (the killed one and the one to the end,
+# about 15 min here): the suite-wide 900 s pytest timeout is too short for them on a 2-core box
 pytestmark = [pytest.mark.e2e, pytest.mark.loop, pytest.mark.timeout(2700)]
 
 RM_TRAIN = {"train.epochs": 2, "train.max_length": 128, "train.trainable_layers": 2}
